@@ -1,0 +1,84 @@
+"""The task dict every job family starts from: inputs, deps, skip key, action."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from warmci import files, jobenv
+from warmci.context import Context
+from warmci.errors import PipelineError
+from warmci.jobrun import run_job
+from warmci.pipeline import Job, Pipeline
+from warmci.uptodate import InputsKey
+
+
+class FileIndex:
+    """The target's files, walked once, and each job's inputs among them."""
+
+    def __init__(self, ctx: Context, pipe: Pipeline) -> None:
+        self.ctx, self.pipe = ctx, pipe
+        self._files: list[str] | None = None
+        # Declared outputs are never inputs by pattern: a job gets another's
+        # output only through `needs`, so no hidden edges or cycles appear.
+        self.outputs = {o for j in pipe.jobs.values() for o in j.outputs}
+
+    @property
+    def files(self) -> list[str]:
+        if self._files is None:
+            self._files = files.walk(self.ctx.target, self.pipe.ignore)
+        return self._files
+
+    def path(self, rel: str) -> str:
+        # One spelling for every path, so a file_dep equals its producer's target string.
+        return os.path.normpath(os.path.join(self.ctx.target, rel))
+
+    def inputs(self, job: Job, patterns: tuple[str, ...], key: str = "inputs") -> list[str]:
+        plain = [f for f in self.files if f not in self.outputs]
+        matched = files.select(plain, patterns, job.exclude)
+        out: list[str] = []
+        for pattern, hits in matched.items():
+            if not hits and not any(files.pattern_regex(pattern).match(o) for o in self.outputs):
+                raise PipelineError(self.pipe.path, f"jobs.{job.name}.{key}",
+                                    f"pattern {pattern!r} matches no file in {self.ctx.target}; "
+                                    "fix or remove it (a typo here would hide changes from the skip check)")
+            out += hits
+        return sorted(set(out))
+
+
+def env_lockfiles(pipe: Pipeline, job: Job) -> tuple[str, ...]:
+    """Lockfiles of the environments a job runs in: a lock change reruns it."""
+    locks: tuple[str, ...] = ()
+    if (job.python or job.wheel) and pipe.python:
+        locks += pipe.python.lockfiles
+    if job.js and pipe.js:
+        locks += pipe.js.lockfiles
+    return locks
+
+
+def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
+              tools: tuple[str, ...] = (), doc: str = "") -> dict[str, Any]:
+    deps = index.inputs(job, job.inputs)
+    if env_lockfiles(pipe, job) and job.kind not in ("python-deps", "js-deps"):
+        deps += index.inputs(job, env_lockfiles(pipe, job), "inputs (environment lockfiles)")
+    file_dep = [index.path(f) for f in deps]
+    for need in job.needs:
+        file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
+        if pipe.jobs[need].kind == "wheel":
+            file_dep.append(ctx.manifest_file(need))
+    all_tools = tuple(job.tools) + tools
+    if job.js and pipe.js:
+        all_tools += pipe.js.tools
+    if job.wheel is not None:
+        all_tools += ("uv",)
+    python = job.python or (job.wheel.python if job.wheel else None)
+    key = InputsKey(ctx, job.entry, tuple(dict.fromkeys(all_tools)), python, jobenv.keyed_names(pipe, job))
+    return {
+        "basename": job.name,
+        "doc": job.doc or doc or f"{job.kind} job {job.name}",
+        "actions": [(run_job, [job.name, ctx.as_dict()])],
+        "file_dep": sorted(set(file_dep)),
+        "targets": [index.path(o) for o in job.outputs],
+        "task_dep": list(job.needs),
+        "uptodate": [key],
+        "meta": {"warmci": {"kind": job.kind, "ports": list(job.ports), "timeout": job.timeout}},
+    }

@@ -1,0 +1,30 @@
+"""All of a pipeline's tasks, each built by its job family's module."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tasks import build, common, deps, jstests, lint, playwright, pytests, smoke
+from warmci.context import Context
+from warmci.pipeline import Job, Pipeline
+
+Creator = Callable[[Job, Context, Pipeline, common.FileIndex], dict[str, Any]]
+
+FAMILIES: dict[str, Creator] = {
+    "python-deps": deps.python_deps,
+    "js-deps": deps.js_deps,
+    "lint": lint.lint,
+    "js-build": build.js_build,
+    "wheel": build.wheel,
+    "js-test": jstests.js_test,
+    "pytest": pytests.pytest,
+    "smoke": smoke.smoke,
+    "playwright": playwright.playwright,
+    "command": common.base_task,
+}
+
+
+def tasks(ctx: Context, pipe: Pipeline) -> Iterator[dict[str, Any]]:
+    index = common.FileIndex(ctx, pipe)
+    for job in pipe.jobs.values():
+        yield FAMILIES[job.kind](job, ctx, pipe, index)

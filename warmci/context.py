@@ -1,0 +1,123 @@
+"""Where things are: the runner, the target, its pipeline file and the state dir.
+
+The state directory (doit's DB, venvs, logs, results) never lives inside the
+target checkout, so `git clean -fdx` of the target cannot erase it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from warmci.errors import WarmciError
+
+RUNNER_ROOT = Path(__file__).resolve().parent.parent
+DEMO = RUNNER_ROOT / "examples" / "demo"
+
+
+@dataclass(frozen=True)
+class Context:
+    target: str
+    pipeline: str
+    state: str
+    run_id: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> Context:
+        return cls(**d)
+
+    # Layout of the state directory, in one place.
+    @property
+    def db_file(self) -> str:
+        return os.path.join(self.state, "doit.sqlite3")
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.state, "runs", self.run_id)
+
+    def log_file(self, job: str) -> str:
+        return os.path.join(self.run_dir, "logs", f"{job}.log")
+
+    def status_file(self, job: str) -> str:
+        return os.path.join(self.run_dir, "jobs", f"{job}.json")
+
+    def work_dir(self, job: str) -> str:
+        return os.path.join(self.state, "work", job)
+
+    def home_dir(self, job: str) -> str:
+        return os.path.join(self.state, "home", job)
+
+    def venv_dir(self, version: str) -> str:
+        return os.path.join(self.state, "venvs", f"py{version}")
+
+    def artifacts_dir(self, job: str) -> str:
+        return os.path.join(self.state, "artifacts", job)
+
+    def manifest_file(self, job: str) -> str:
+        return os.path.join(self.state, "artifacts", f"{job}.json")
+
+    def marker_file(self, job: str) -> str:
+        return os.path.join(self.state, "markers", f"{job}.done")
+
+    @property
+    def tool_cache(self) -> str:
+        return os.path.join(self.state, "tool-versions.json")
+
+    def worktree_dir(self, job: str) -> str:
+        return os.path.join(self.state, "worktrees", job)
+
+
+def _is_inside(child: Path, parent: Path) -> bool:
+    try:
+        child.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def resolve(get_var: Callable[[str, str | None], str | None] | None = None,
+            environ: dict[str, str] | None = None) -> Context:
+    """Pick target, pipeline and state from doit variables, then the environment.
+
+    `doit target=PATH pipeline=FILE state=DIR` beats WARMCI_TARGET,
+    WARMCI_PIPELINE and WARMCI_STATE; the bundled demo is the default target.
+    """
+    env = os.environ if environ is None else environ
+
+    def pick(var: str, envname: str) -> str | None:
+        value = get_var(var, None) if get_var else None
+        return value or env.get(envname) or None
+
+    target = Path(pick("target", "WARMCI_TARGET") or DEMO).expanduser().resolve()
+    if not target.is_dir():
+        raise WarmciError(f"target {target} is not a directory; pass target=PATH or set WARMCI_TARGET")
+    pipeline_arg = pick("pipeline", "WARMCI_PIPELINE")
+    if pipeline_arg:
+        pipeline = Path(pipeline_arg).expanduser()
+        if not pipeline.is_absolute():
+            # A profile name such as "buckaroo" means profiles/buckaroo.toml.
+            profile = RUNNER_ROOT / "profiles" / f"{pipeline_arg}.toml"
+            pipeline = profile if profile.is_file() and not pipeline.exists() else pipeline.resolve()
+    else:
+        pipeline = target / "warmci.toml"
+        if not pipeline.is_file():
+            raise WarmciError(f"no pipeline file: {pipeline} does not exist; pass pipeline=FILE "
+                              "(or a profile name from profiles/) or set WARMCI_PIPELINE")
+    state_arg = pick("state", "WARMCI_STATE")
+    if state_arg:
+        state = Path(state_arg).expanduser().resolve()
+    else:
+        base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        digest = hashlib.sha256(str(target).encode()).hexdigest()[:10]
+        state = base / "warmci" / f"{target.name}-{digest}"
+    if _is_inside(state, target):
+        raise WarmciError(f"state directory {state} is inside the target {target}; "
+                          "`git clean -fdx` would erase it: choose a state dir outside the target")
+    run_id = env.get("WARMCI_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    return Context(str(target), str(pipeline.resolve()), str(state), run_id)

@@ -1,0 +1,290 @@
+"""Running one job: the python action behind every doit task warmci builds.
+
+Sets up the job's own dirs and environment, frees nothing it did not start,
+starts its servers, runs its steps with the job's timeout, ends every process
+tree, and writes the job's status file for the reporter. Returns True or a
+doit TaskFailed: a failed, timed-out or cancelled job is never a success.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from functools import lru_cache
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from warmci import files, interpreters, jobenv, ports, proc, servers
+from warmci.context import Context
+from warmci.errors import WarmciError
+from warmci.pipeline import Job, Pipeline, load
+
+
+class JobError(WarmciError):
+    """The job did not pass; status says how (failed, timed-out, error)."""
+
+    def __init__(self, message: str, status: str = "failed", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.exit_code = status, exit_code
+
+
+class Skipped(WarmciError):
+    """A prerequisite the pipeline marks optional is missing here."""
+
+
+@lru_cache(maxsize=8)
+def _pipeline(path: str) -> Pipeline:
+    return load(path)
+
+
+def run_job(job_name: str, ctxd: dict[str, str]) -> bool | TaskFailed:
+    """doit python-action entry point (module-level so workers can unpickle it)."""
+    ctx = Context.from_dict(ctxd)
+    pipe = _pipeline(ctx.pipeline)
+    return JobRun(ctx, pipe, pipe.jobs[job_name]).execute()
+
+
+def fmt(text: str, values: dict[str, str]) -> str:
+    return text.format_map(values) if "{" in text else text
+
+
+class JobRun:
+    def __init__(self, ctx: Context, pipe: Pipeline, job: Job) -> None:
+        self.ctx, self.pipe, self.job = ctx, pipe, job
+        self.log = ctx.log_file(job.name)
+        self.work = ctx.work_dir(job.name)
+        self.servers: list[proc.Child] = []
+        self.status: dict[str, Any] = {"job": job.name, "kind": job.kind, "log": self.log, "steps": []}
+
+    # -- the whole job -------------------------------------------------
+    def execute(self) -> bool | TaskFailed:
+        start = time.time()
+        self.status["start"] = start
+        self._prepare_dirs()
+        self._say(f"job {self.job.name} (run {self.ctx.run_id}) in {self.ctx.target}")
+        result: bool | TaskFailed = True
+        try:
+            self._run()
+            self.status.update(status="passed", exit_code=0)
+        except Skipped as exc:
+            self.status.update(status="skipped", reason=str(exc), exit_code=None)
+            self._say(f"SKIPPED: {exc}")
+            print(f"warmci: {self.job.name} skipped: {exc}")
+        except JobError as exc:
+            self.status.update(status=exc.status, reason=str(exc), exit_code=exc.exit_code)
+            self._say(f"{exc.status.upper()}: {exc}")
+            result = TaskFailed(f"{self.job.name} {exc.status}: {exc}\nlog: {self.log}\n"
+                                f"--- last lines ---\n{servers.tail(self.log)}")
+        except WarmciError as exc:
+            self.status.update(status="error", reason=str(exc), exit_code=None)
+            self._say(f"ERROR: {exc}")
+            result = TaskFailed(f"{self.job.name} error: {exc}\nlog: {self.log}")
+        finally:
+            for child in reversed(self.servers):
+                child.end()
+            self.servers.clear()
+            end = time.time()
+            self.status.update(end=end, duration=round(end - start, 3))
+            self._write_status()
+        return result
+
+    def _run(self) -> None:
+        job, ctx = self.job, self.ctx
+        interp = self._interpreter()
+        root = ctx.target
+        values = {"target": root, "state": ctx.state, "work": self.work, "job": job.name,
+                  "python": job.python or (job.wheel.python if job.wheel else ""), "venv": "", "out": "",
+                  "wheel": "", "port": str(job.ports[0]) if job.ports else ""}
+        venv = None
+        if job.kind == "python-deps":
+            venv = ctx.venv_dir(job.python or "")
+            _remove(ctx.marker_file(job.name))
+        elif job.python:
+            venv = ctx.venv_dir(job.python)
+            if not os.path.exists(os.path.join(venv, "bin", "python")):
+                raise JobError(f"the Python {job.python} environment {venv} is missing; "
+                               f"run `doit install-python-deps-{job.python}`", "error")
+        if job.kind == "wheel":
+            values["out"] = ctx.artifacts_dir(job.name)
+            shutil.rmtree(values["out"], ignore_errors=True)
+            os.makedirs(values["out"])
+            _remove(ctx.manifest_file(job.name))
+        if job.kind == "js-deps":
+            _remove(ctx.marker_file(job.name))
+        env = jobenv.base_env(ctx, self.pipe, job)
+        if job.wheel is not None:
+            venv, values["wheel"] = self._wheel_venv(interp, env)
+        if venv:
+            values["venv"] = venv
+            env = jobenv.base_env(ctx, self.pipe, job, venv=venv)
+        if job.kind == "python-deps":
+            env.update(UV_PROJECT_ENVIRONMENT=venv or "", UV_PYTHON=interp or "", UV_COMPILE_BYTECODE="1")
+        env.update({k: fmt(v, values) for k, v in job.env})
+        self._free_ports()
+        deadline = time.monotonic() + job.timeout
+        for i, srv in enumerate(job.servers):
+            senv = dict(env, **{k: fmt(v, values) for k, v in srv.env})
+            cwd = self._cwd(root, srv.cwd or job.cwd, values)
+            argv = [fmt(a, values) for a in srv.cmd]
+            slog = self.log.replace(".log", f".server-{i}.log")
+            self._say(f"starting server {i}: {_show(argv)} (ready: {fmt(srv.ready, values)}, log {slog})")
+            try:
+                self.servers.append(servers.start(argv, ready=fmt(srv.ready, values), cwd=cwd, env=senv,
+                                                  log=slog, timeout=min(srv.timeout, _left(deadline)),
+                                                  label=job.name))
+            except servers.ServerFailed as exc:
+                raise JobError(str(exc)) from None
+        for i, step in enumerate(job.steps):
+            argv = [fmt(a, values) for a in step.cmd]
+            senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
+            self._step(step.name or f"step {i + 1}", argv, self._cwd(root, step.cwd or job.cwd, values),
+                       senv, deadline, step.ok_exit)
+        if job.kind == "wheel":
+            self._write_manifest(values["out"])
+        if job.kind in ("python-deps", "js-deps"):
+            self._write_marker()
+
+    # -- pieces --------------------------------------------------------
+    def _interpreter(self) -> str | None:
+        version = self.job.python or (self.job.wheel.python if self.job.wheel else None)
+        if not version:
+            return None
+        found = interpreters.find(version)
+        if found:
+            return found
+        where = interpreters.looked_in(version)
+        if self.pipe.python and version in self.pipe.python.optional:
+            raise Skipped(f"Python {version} is not installed on this machine (looked in {where}); "
+                          f"it is optional in {self.pipe.path} [python].optional, so this job did not run")
+        raise JobError(f"Python {version} is not installed (looked in {where}); install it, or list "
+                       f"\"{version}\" in [python].optional of {self.pipe.path} to skip it where missing",
+                       "error")
+
+    def _step(self, name: str, argv: list[str], cwd: str, env: dict[str, str], deadline: float,
+              ok_exit: tuple[int, ...]) -> None:
+        left = _left(deadline)
+        if left <= 0:
+            raise JobError(f"timed out after {self.job.timeout:.0f} s before step {name!r}", "timed-out")
+        self._say(f"$ cd {cwd} && {_show(argv)}")
+        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name)
+        self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
+                                     "duration": round(out.duration, 3), "timed_out": out.timed_out})
+        self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
+                  + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
+        if out.timed_out:
+            raise JobError(f"step {name!r} timed out after {self.job.timeout:.0f} s (job timeout)",
+                           "timed-out", out.returncode)
+        if out.returncode == 127 and not shutil.which(argv[0], path=env.get("PATH")):
+            raise JobError(f"step {name!r}: command not found: {argv[0]!r}; install it or fix the pipeline "
+                           f"file {self.pipe.path}", "error", 127)
+        if out.returncode not in ok_exit:
+            raise JobError(f"step {name!r} exited {out.returncode} (`{_show(argv)}`)", "failed", out.returncode)
+
+    def _cwd(self, root: str, rel: str | None, values: dict[str, str]) -> str:
+        path = os.path.join(root, fmt(rel, values)) if rel else root
+        if not os.path.isdir(path):
+            raise JobError(f"working directory {path} does not exist (jobs.{self.job.name}.cwd in "
+                           f"{self.pipe.path})", "error")
+        return path
+
+    def _free_ports(self) -> None:
+        busy = ports.listeners(self.job.ports)
+        if busy:
+            raise JobError("; ".join(b.describe() for b in busy)
+                           + ". warmci did not start it, so it is left running: stop it or change "
+                           f"jobs.{self.job.name}.ports", "error")
+
+    def _wheel_venv(self, interp: str | None, env: dict[str, str]) -> tuple[str, str]:
+        """A clean venv with the wheel, constrained by the target's lockfile."""
+        assert self.job.wheel is not None
+        producer = self.pipe.wheel_job()
+        assert producer is not None
+        manifest = _read_json(self.ctx.manifest_file(producer.name))
+        wheels = [f for f in (manifest or {}).get("files", {}) if f.endswith(".whl")]
+        if len(wheels) != 1:
+            raise JobError(f"expected one wheel from {producer.name}, found {wheels or 'none'}; "
+                           f"run `doit {producer.name}`", "error")
+        wheel = os.path.join(self.ctx.artifacts_dir(producer.name), wheels[0])
+        venv = os.path.join(self.work, "venv")
+        shutil.rmtree(venv, ignore_errors=True)
+        deadline = time.monotonic() + self.job.timeout
+        self._step("create venv", ["uv", "venv", "--quiet", "--python", interp or "", venv],
+                   self.work, env, deadline, (0,))
+        spec = wheel + (f"[{','.join(self.job.wheel.extras)}]" if self.job.wheel.extras else "")
+        install = ["uv", "pip", "install", "--python", os.path.join(venv, "bin", "python"), spec,
+                   *self.job.wheel.with_packages]
+        py = self.pipe.python
+        if self.job.wheel.constrain and py is not None:
+            cons = os.path.join(self.work, "constraints.txt")
+            project = os.path.join(self.ctx.target, py.project)
+            self._step("export lock", ["uv", "export", "--locked", "--no-hashes", "--all-extras",
+                                       "--all-groups", "--no-emit-project", "--format", "requirements-txt",
+                                       "--quiet", "-o", cons], project, env, deadline, (0,))
+            install += ["-c", cons]
+        self._step("install wheel", install, self.work, env, deadline, (0,))
+        return venv, wheel
+
+    def _write_manifest(self, out: str) -> None:
+        names = sorted(os.listdir(out))
+        if not names:
+            raise JobError(f"the build wrote nothing into {out}", "failed")
+        manifest = {"files": {n: files.sha256_file(os.path.join(out, n)) for n in names
+                              if os.path.isfile(os.path.join(out, n))}}
+        _write_json(self.ctx.manifest_file(self.job.name), manifest)
+        self.status["artifacts"] = manifest["files"]
+
+    def _write_marker(self) -> None:
+        digest = {p: files.sha256_file(os.path.join(self.ctx.target, p)) for p in self.job.inputs
+                  if os.path.isfile(os.path.join(self.ctx.target, p))}
+        _write_json(self.ctx.marker_file(self.job.name), digest)
+
+    def _prepare_dirs(self) -> None:
+        tmp = os.path.join(self.work, "tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for d in (tmp, self.ctx.home_dir(self.job.name), os.path.dirname(self.log),
+                  os.path.dirname(self.ctx.status_file(self.job.name))):
+            os.makedirs(d, exist_ok=True)
+        with open(self.log, "w"):
+            pass
+
+    def _say(self, line: str) -> None:
+        with open(self.log, "a") as fh:
+            fh.write(f"[warmci {time.strftime('%H:%M:%S')}] {line}\n")
+
+    def _write_status(self) -> None:
+        _write_json(self.ctx.status_file(self.job.name), self.status)
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _show(argv: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, data: Any) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,50 @@
+"""What each job kind adds to the pipeline file, and the commands it runs."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from warmci.pipeline import Job, Step, read_steps
+
+if TYPE_CHECKING:
+    from warmci.pipeline import _Table
+
+
+def read(t: _Table, job: Job) -> None:
+    """Read the keys that belong to job.kind and set job.steps."""
+    if job.kind == "pytest":
+        _read_pytest(t, job)
+    else:
+        job.steps = read_steps(t)
+
+
+def _read_pytest(t: _Table, job: Job) -> None:
+    if job.python is None and job.wheel is None:
+        raise t.fail("python", "a pytest job runs in a Python environment: set python = \"3.x\"")
+    args = t.strings("args")
+    xdist = t.get("xdist", (int, str), 0)
+    if isinstance(xdist, str) and xdist != "auto":
+        raise t.fail("xdist", f"expected a number of workers or \"auto\", got {xdist!r}")
+    marker = t.get("timing_marker", str, "")
+    ignore = t.strings("ignore")
+    deselect = t.strings("deselect")
+    if "cmd" in t.data or "steps" in t.data:
+        raise t.fail("cmd", "a pytest job builds its own commands; use args, xdist, timing_marker, ignore, deselect")
+    job.options = {"args": args, "xdist": xdist, "timing_marker": marker, "ignore": ignore, "deselect": deselect}
+    # The cache plugin writes .pytest_cache into the shared source tree.
+    base = ["python", "-m", "pytest", "-p", "no:cacheprovider", *args]
+    base += [f"--ignore={p}" for p in ignore]
+    for node in deselect:
+        base += ["--deselect", node]
+    bulk = list(base)
+    if xdist:
+        bulk += ["-n", str(xdist)]
+    steps = []
+    if marker:
+        bulk += ["-m", f"not {marker}"]
+        steps.append(Step(tuple(bulk), (0,), name="bulk"))
+        # Timing-dependent tests get a process of their own, without xdist's
+        # contention; "no test carries the marker" (exit 5) is not a failure.
+        steps.append(Step((*base, "-m", marker), (0, 5), name=marker))
+    else:
+        steps.append(Step(tuple(bulk), (0,), name="bulk"))
+    job.steps = tuple(steps)

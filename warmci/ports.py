@@ -1,0 +1,38 @@
+"""Who listens on a TCP port, and whether warmci may end it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+from warmci import proc
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    pid: int | None
+    cmdline: str
+    token: str | None  # WARMCI_TOKEN of the process: set only if warmci started it
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid else "an unknown process (not visible to this user)"
+        return f"port {self.port} is held by {who}: {self.cmdline or '?'}"
+
+
+def listeners(ports: list[int] | tuple[int, ...]) -> list[Listener]:
+    wanted = set(ports)
+    found: dict[tuple[int, int | None], Listener] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port not in wanted:
+            continue
+        cmdline, token = "", None
+        if conn.pid:
+            try:
+                p = psutil.Process(conn.pid)
+                cmdline = " ".join(p.cmdline())
+                token = p.environ().get(proc.TOKEN_VAR)
+            except psutil.Error:
+                pass
+        found[(conn.laddr.port, conn.pid)] = Listener(conn.laddr.port, conn.pid, cmdline, token)
+    return sorted(found.values(), key=lambda listener: listener.port)

@@ -1,0 +1,76 @@
+"""Servers a job needs while it runs: start, probe until ready, end whole."""
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+from warmci import proc
+from warmci.errors import WarmciError
+
+# Probes go straight to loopback, never through a proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServerFailed(WarmciError):
+    pass
+
+
+def tail(path: str, lines: int = 20) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def probe(ready: str) -> bool:
+    """One readiness probe: an HTTP answer below 500, or an accepted TCP connection."""
+    if ready.startswith("tcp:"):
+        host, _, port = ready[4:].rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+                return True
+        except OSError:
+            return False
+    try:
+        with _OPENER.open(ready, timeout=2) as resp:
+            return resp.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+def start(argv: Sequence[str], *, ready: str, cwd: str, env: Mapping[str, str], log: str,
+          timeout: float, label: str) -> proc.Child:
+    """Start a server and return once `ready` answers.
+
+    If the server exits while we wait, fail at once with its log's tail:
+    a crash-looping server must not hold the job for its whole timeout.
+    """
+    try:
+        child = proc.Child(argv, cwd=cwd, env=env, log=log, label=label)
+    except FileNotFoundError:
+        raise ServerFailed(f"server command not found: {argv[0]!r} ({' '.join(argv)})") from None
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        code = child.poll()
+        if code is not None:
+            child.end()
+            raise ServerFailed(f"server `{' '.join(argv)}` exited with code {code} before it was ready "
+                               f"({ready}); last lines of {log}:\n{tail(log)}")
+        if probe(ready):
+            return child
+        if time.monotonic() >= deadline:
+            child.end()
+            raise ServerFailed(f"server `{' '.join(argv)}` was not ready at {ready} after {timeout:.0f} s; "
+                               f"last lines of {log}:\n{tail(log)}")
+        time.sleep(delay)  # poll interval between probes, not a wait for readiness
+        delay = min(delay * 1.5, 0.5)
