@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from warmci.context import Context
+from warmci.context import RUNNER_ROOT, Context
 from warmci.pipeline import Job, Pipeline
 
 # Passed through but not keyed: they say where to fetch from or how to
@@ -25,6 +25,14 @@ PASS_THROUGH = (
 )
 # Keyed by default in every pipeline: they change what a browser job runs.
 DEFAULT_KEYED = ("WARMCI_CHROMIUM", "PLAYWRIGHT_BROWSERS_PATH", "CI")
+
+
+def search_path(environ: Mapping[str, str] | None = None) -> str:
+    """PATH for jobs and tool lookups: the caller's, then the tools ./bootstrap installed."""
+    env = os.environ if environ is None else environ
+    tools = str(RUNNER_ROOT / ".tools" / "bin")
+    parts = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
+    return os.pathsep.join(parts + ([tools] if tools not in parts else []))
 
 
 def keyed_names(pipe: Pipeline, job: Job) -> tuple[str, ...]:
@@ -50,6 +58,7 @@ def base_env(ctx: Context, pipe: Pipeline, job: Job, *, venv: str | None = None,
     src = os.environ if environ is None else environ
     names = PASS_THROUGH + keyed_names(pipe, job)
     env = {k: src[k] for k in names if k in src}
+    env["PATH"] = search_path(src)
     env.update(shared_caches(src))
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.setdefault("LANG", "C.UTF-8")

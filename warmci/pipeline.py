@@ -122,6 +122,8 @@ class _Table:
         self.seen: set[str] = set()
 
     def key(self, name: str) -> str:
+        if not name:
+            return self.keypath
         return f"{self.keypath}.{name}" if self.keypath else name
 
     def fail(self, name: str, problem: str) -> PipelineError:

@@ -20,6 +20,10 @@ _EXECUTABLES = {"chromium": ("chromium", "chromium-browser", "google-chrome")}
 
 def executable(tool: str, path: str | None = None) -> str | None:
     """The executable a job will get for `tool` ("python3.13" means that interpreter)."""
+    if path is None:
+        from warmci.jobenv import search_path  # the same PATH the job's commands get
+
+        path = search_path()
     if tool.startswith("python") and tool[6:].replace(".", "").isdigit():
         return interpreters.find(tool[6:], path)
     if tool == "chromium" and os.environ.get("WARMCI_CHROMIUM"):

@@ -1,0 +1,82 @@
+"""Fixtures: hermetic tests that fail on leftover processes or listening ports."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from warmci import proc
+
+
+def _warmci_processes() -> set[tuple[int, float]]:
+    """Live processes started by any warmci run (they carry its token)."""
+    out = set()
+    for p in psutil.process_iter():
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.TOKEN_VAR in p.environ():
+                out.add((p.pid, p.create_time()))
+        except psutil.Error:
+            continue
+    return out
+
+
+def _listeners() -> set[tuple[str, int, int | None]]:
+    return {(c.laddr.ip, c.laddr.port, c.pid) for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def _children() -> set[tuple[int, float]]:
+    out = set()
+    for c in psutil.Process().children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE:
+                out.add((c.pid, c.create_time()))
+        except psutil.Error:
+            continue
+    return out
+
+
+def _describe(pids: set[tuple[int, float]]) -> str:
+    lines = []
+    for pid, _ in sorted(pids):
+        try:
+            lines.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:200]}")
+        except psutil.Error:
+            lines.append(f"{pid}: (gone)")
+    return "\n".join(lines)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test that leaves a child process, a warmci-started process or a new listener."""
+    before_kids, before_tok, before_ports = _children(), _warmci_processes(), _listeners()
+    yield
+    if request.node.get_closest_marker("allow_leftovers"):
+        return
+    kids = _children() - before_kids
+    tok = _warmci_processes() - before_tok
+    ports = {p for p in _listeners() - before_ports if p[2] is None or p[2] != os.getpid()}
+    problems = []
+    if kids:
+        problems.append("child processes left running:\n" + _describe(kids))
+    if tok - kids:
+        problems.append("warmci-started processes left running:\n" + _describe(tok - kids))
+    if ports:
+        problems.append(f"new listening ports left open: {sorted(ports)}")
+    if problems:
+        for pid, _ in kids | tok:  # clean up so one leak does not cascade into later tests
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def hermetic_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default state dirs (XDG_STATE_HOME) go to a temporary dir, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))

@@ -1,0 +1,86 @@
+"""Driving real doit runs of warmci against real git repositories."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUNNER = Path(__file__).resolve().parent.parent
+DEMO = RUNNER / "examples" / "demo"
+GENERATED = ("node_modules", "__pycache__", ".venv", "dist", "test-results", ".pytest_cache",
+             ".ruff_cache", "app.js")
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                         env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                              "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    return out.stdout
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None, copy_from: Path | None = None) -> Path:
+    """A real git repository with one commit."""
+    if copy_from is not None:
+        shutil.copytree(copy_from, path, ignore=shutil.ignore_patterns(*GENERATED))
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, text in (files or {}).items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+    err: str
+    results: dict[str, Any] | None
+
+    def jobs(self, *statuses: str) -> set[str]:
+        jobs = (self.results or {}).get("jobs", {})
+        return {n for n, j in jobs.items() if j.get("status") in statuses}
+
+    @property
+    def executed(self) -> set[str]:
+        return self.jobs("passed", "failed", "error", "timed-out", "skipped")
+
+    @property
+    def uptodate(self) -> set[str]:
+        return self.jobs("up-to-date")
+
+    def status(self, job: str) -> str | None:
+        return (self.results or {}).get("jobs", {}).get(job, {}).get("status")
+
+    def __str__(self) -> str:
+        return f"rc={self.rc}\n--- stdout ---\n{self.out[-4000:]}\n--- stderr ---\n{self.err[-4000:]}"
+
+
+def run_doit(target: Path, state: Path, *args: str, pipeline: Path | None = None,
+             env: dict[str, str] | None = None, timeout: float = 600) -> Run:
+    run_id = f"t-{uuid.uuid4().hex[:8]}"
+    cmd = [sys.executable, "-m", "doit", "-f", str(RUNNER / "dodo.py"), *args,
+           f"target={target}", f"state={state}"]
+    if pipeline is not None:
+        cmd.append(f"pipeline={pipeline}")
+    full_env = {**os.environ, "WARMCI_RUN_ID": run_id, **(env or {})}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    results_file = state / "runs" / run_id / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    return Run(p.returncode, p.stdout, p.stderr, results)

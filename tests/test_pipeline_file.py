@@ -1,0 +1,121 @@
+"""The pipeline file: valid files load into jobs; invalid ones name file, key and expectation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warmci import pipeline
+from warmci.errors import PipelineError
+
+from .helpers import DEMO
+
+MINIMAL = """
+[python]
+versions = ["3.11", "3.13"]
+
+[jobs.lint]
+kind = "lint"
+python = "3.13"
+cmd = ["ruff", "check", "."]
+"""
+
+
+def load_text(tmp_path: Path, text: str) -> pipeline.Pipeline:
+    f = tmp_path / "warmci.toml"
+    f.write_text(text)
+    return pipeline.load(f)
+
+
+def error_of(tmp_path: Path, text: str) -> PipelineError:
+    with pytest.raises(PipelineError) as info:
+        load_text(tmp_path, text)
+    return info.value
+
+
+def test_demo_pipeline_loads_with_every_job_and_its_needs() -> None:
+    pipe = pipeline.load(DEMO / "warmci.toml")
+    assert list(pipe.jobs) == [
+        "install-python-deps-3.11", "install-python-deps-3.12", "install-python-deps-3.13", "install-js-deps",
+        "lint-python", "build-js", "test-js", "build-wheel",
+        "test-python-3.11", "test-python-3.12", "test-python-3.13", "smoke-test", "playwright-app",
+    ]
+    assert pipe.jobs["test-python-3.12"].needs == ["install-python-deps-3.12"]
+    assert pipe.jobs["build-wheel"].needs == ["build-js"]
+    assert pipe.jobs["build-js"].needs == ["install-js-deps"]
+    assert pipe.jobs["playwright-app"].needs == ["install-js-deps", "build-wheel"]
+    assert pipe.jobs["playwright-app"].ports == (8765,)
+    marker_step = pipe.jobs["test-python-3.11"].steps[1]
+    assert marker_step.ok_exit == (0, 5) and "timing_dependent" in marker_step.cmd
+    assert pipe.jobs["test-python-3.11"].steps[0].ok_exit == (0,)
+    assert "-n" in pipe.jobs["test-python-3.11"].steps[0].cmd
+
+
+def test_matrix_substitutes_the_value_everywhere(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, MINIMAL + """
+[jobs.t]
+kind = "pytest"
+matrix = { python = ["3.11", "3.13"] }
+python = "{python}"
+doc = "tests on {python}"
+""")
+    assert pipe.jobs["t-3.11"].python == "3.11" and pipe.jobs["t-3.13"].doc == "tests on 3.13"
+    assert pipe.jobs["t-3.13"].needs == ["install-python-deps-3.13"]
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[jobs.a]\ncmd = [\"true\"]\ncmnd = 1\n", "jobs.a.cmnd", "unknown key"),
+    ("[jobs.a]\ncmd = \"make test\"\n", "jobs.a.cmd", "expected a list"),
+    ("[jobs.a]\ndoc = \"no command\"\n", "jobs.a.cmd", "is required"),
+    ("[jobs.a]\ncmd = [\"true\"]\nneeds = [\"nope\"]\n", "jobs.a.needs[0]", "unknown job 'nope'"),
+    ("[jobs.a]\ncmd = [\"true\"]\nneeds = [\"b\"]\n[jobs.b]\ncmd = [\"true\"]\nneeds = [\"a\"]\n",
+     "jobs.a.needs", "dependency cycle"),
+    ("[jobs.a]\ncmd = [\"true\"]\nkind = \"magic\"\n", "jobs.a.kind", "unknown kind 'magic'"),
+    ("[jobs.a]\ncmd = [\"echo\", \"{nope}\"]\n", "jobs.a.steps[0].cmd", "unknown placeholder {nope}"),
+    ("[jobs.a]\ncmd = [\"true\"]\ntimeout = \"10\"\n", "jobs.a.timeout", "expected an integer or a number"),
+    ("[jobs.a]\ncmd = [\"true\"]\nports = [80, 70000]\n", "jobs.a.ports[1]", "1-65535"),
+    ("[jobs.a]\ncmd = [\"true\"]\npython = \"3.13\"\n", "jobs.a.python", "needs a [python] section"),
+    ("[jobs.a]\ncmd = [\"true\"]\nports = [9000]\n[jobs.b]\ncmd = [\"true\"]\nports = [9000]\n",
+     "jobs.b.ports", "port 9000 is also used by 'a'"),
+    ("[pipeline]\ntimeout = 0\n[jobs.a]\ncmd = [\"true\"]\n", "pipeline.timeout", "positive"),
+    ("[jobs]\n", "jobs", "no jobs defined"),
+    ("[jobs.a]\ncmd = [\"true\"]\n[[jobs.a.servers]]\ncmd = [\"srv\"]\nready = \"localhost:80\"\n",
+     "jobs.a.servers[0].ready", "http:// URL or tcp:PORT"),
+    ("[jobs.a]\ncmd = [\"true\"]\n[jobs.install-js-deps]\ncmd = [\"true\"]\n", "jobs.install-js-deps", "reserved"),
+])
+def test_invalid_files_name_file_key_and_expectation(tmp_path: Path, text: str, key: str, words: str) -> None:
+    err = error_of(tmp_path, text)
+    assert err.key == key, str(err)
+    assert words in str(err)
+    assert str(tmp_path / "warmci.toml") in str(err)
+
+
+def test_python_version_must_be_configured(tmp_path: Path) -> None:
+    err = error_of(tmp_path, MINIMAL.replace('python = "3.13"', 'python = "3.12"'))
+    assert err.key == "jobs.lint.python" and "'3.12' is not one of python.versions" in str(err)
+
+
+def test_not_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    err = error_of(tmp_path, "[jobs.a\ncmd = 1")
+    assert "not valid TOML" in str(err)
+    with pytest.raises(PipelineError, match="pipeline file not found"):
+        pipeline.load(tmp_path / "absent.toml")
+
+
+def test_pytest_kind_builds_its_commands(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, MINIMAL + """
+[jobs.t]
+kind = "pytest"
+python = "3.11"
+args = ["-q"]
+xdist = "auto"
+timing_marker = "slow_timing"
+ignore = ["tests/a.py"]
+deselect = ["tests/b.py::test_x"]
+""")
+    bulk, marker = pipe.jobs["t"].steps
+    assert bulk.cmd[:3] == ("python", "-m", "pytest")
+    assert "--ignore=tests/a.py" in bulk.cmd and "tests/b.py::test_x" in bulk.cmd
+    assert bulk.cmd[-4:] == ("-n", "auto", "-m", "not slow_timing")
+    assert marker.cmd[-2:] == ("-m", "slow_timing") and "-n" not in marker.cmd
+    assert marker.ok_exit == (0, 5) and bulk.ok_exit == (0,)

@@ -1,0 +1,183 @@
+"""The skip contract on a small real target: each input kind reruns exactly its dependents."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import make_repo, run_doit
+
+PIPELINE = """
+[pipeline]
+keyed_env = ["PIPELINE_WIDE"]
+
+[jobs.ja]
+doc = "copy a/x.txt to gen/a.out"
+cmd = ["{py}", "-c", "import shutil, os; os.makedirs('gen', exist_ok=True); shutil.copy('a/x.txt', 'gen/a.out')"]
+inputs = ["a/**"]
+outputs = ["gen/a.out"]
+
+[jobs.jb]
+doc = "fail if b/y.txt says fail"
+cmd = ["{py}", "-c", "import sys; sys.exit('fail' in open('b/y.txt').read())"]
+inputs = ["b/**"]
+keyed_env = ["FOO"]
+
+[jobs.jc]
+doc = "read ja's output"
+needs = ["ja"]
+cmd = ["{py}", "-c", "print(open('gen/a.out').read())"]
+tools = ["faketool"]
+""".replace("{py}", sys.executable)
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    repo = make_repo(tmp_path / "target", {
+        "a/x.txt": "one\n", "b/y.txt": "ok\n", "warmci.toml": PIPELINE, ".gitignore": "gen/\n"})
+    return repo
+
+
+@pytest.fixture
+def tool_env(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    set_tool_version(bin_dir, "1.0")
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FOO": "x", "PIPELINE_WIDE": "p"}
+
+
+def set_tool_version(bin_dir: Path, version: str) -> None:
+    tool = bin_dir / "faketool"
+    tool.write_text(f"#!/bin/sh\necho faketool {version}\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+
+
+def warm(target: Path, state: Path, env: dict[str, str]) -> None:
+    first = run_doit(target, state, env=env)
+    assert first.rc == 0, first
+    assert first.executed == {"ja", "jb", "jc"}
+    second = run_doit(target, state, env=env)
+    assert second.rc == 0 and second.executed == set(), second
+    assert second.uptodate == {"ja", "jb", "jc"}
+
+
+def test_content_change_reruns_the_job_and_its_dependents_only(target: Path, tmp_path: Path,
+                                                               tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    (target / "a/x.txt").write_text("two\n")
+    run = run_doit(target, state, env=tool_env)
+    assert run.rc == 0 and run.executed == {"ja", "jc"} and run.uptodate == {"jb"}, run
+
+
+def test_mtime_only_change_reruns_nothing(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    later = os.stat(target / "a/x.txt").st_mtime + 100
+    os.utime(target / "a/x.txt", (later, later))
+    run = run_doit(target, state, env=tool_env)
+    assert run.executed == set(), run
+
+
+def test_keyed_env_var_reruns_only_jobs_keyed_on_it(target: Path, tmp_path: Path,
+                                                     tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    run = run_doit(target, state, env={**tool_env, "FOO": "y"})
+    assert run.executed == {"jb"}, run
+    unkeyed = run_doit(target, state, env={**tool_env, "FOO": "y", "SOMETHING_ELSE": "1"})
+    assert unkeyed.executed == set(), unkeyed
+    wide = run_doit(target, state, env={**tool_env, "FOO": "y", "PIPELINE_WIDE": "q"})
+    assert wide.executed == {"ja", "jb", "jc"}, wide
+
+
+def test_tool_version_change_reruns_jobs_using_the_tool(target: Path, tmp_path: Path,
+                                                         tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    set_tool_version(tmp_path / "bin", "2.0")
+    run = run_doit(target, state, env=tool_env)
+    assert run.executed == {"jc"}, run
+
+
+def test_pipeline_entry_change_reruns_that_job_only(target: Path, tmp_path: Path,
+                                                    tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    text = (target / "warmci.toml").read_text().replace('doc = "fail if', 'timeout = 77\ndoc = "fail if')
+    (target / "warmci.toml").write_text(text)
+    run = run_doit(target, state, env=tool_env)
+    assert run.executed == {"jb"}, run
+    # A doc change is not an input of the job.
+    (target / "warmci.toml").write_text(text.replace('doc = "read ja', 'doc = "reads ja'))
+    assert run_doit(target, state, env=tool_env).executed == set()
+
+
+def test_missing_output_reruns_its_producer_and_identical_output_stops_there(
+        target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    (target / "gen/a.out").unlink()
+    run = run_doit(target, state, env=tool_env)
+    assert run.executed == {"ja"} and run.uptodate == {"jb", "jc"}, run
+
+
+def test_failure_fails_the_run_is_never_recorded_and_dependents_report_not_run(
+        target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    warm(target, state, tool_env)
+    (target / "b/y.txt").write_text("fail\n")
+    (target / "a/x.txt").write_text("two\n")
+    # ja fails too: its command cannot copy a missing file.
+    (target / "a/x.txt").unlink()
+    (target / "a/z.txt").write_text("keeps the pattern matching\n")
+    run = run_doit(target, state, env=tool_env)
+    assert run.rc != 0, run
+    assert run.status("jb") == "failed" and run.status("ja") == "failed", run
+    assert run.status("jc") == "not-run", run
+    assert "FAIL  jb" in run.out and "log:" in run.out
+    again = run_doit(target, state, env=tool_env)
+    assert {"ja", "jb"} <= again.executed, again  # a failure is never up to date
+    assert again.results and again.results["status"] == "failed"
+
+
+def test_fast_fail_stops_at_the_first_failure(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    (target / "b/y.txt").write_text("fail\n")
+    run = run_doit(target, tmp_path / "state", "-n", "1", "--no-continue", "jb", "ja", "jc", env=tool_env)
+    assert run.rc != 0
+    assert run.status("jb") == "failed"
+    assert run.status("jc") == "not-run", run
+
+
+def test_one_job_runs_with_only_what_it_needs(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    run = run_doit(target, tmp_path / "state", "jc", env=tool_env)
+    assert run.rc == 0 and run.executed == {"ja", "jc"}, run
+
+
+def test_unknown_job_name_is_a_clear_error(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    run = run_doit(target, tmp_path / "state", "test-python-9.9", env=tool_env)
+    assert run.rc == 3
+    assert '"test-python-9.9". Must be a command, task, or a target' in run.err and "list" in run.err
+
+
+def test_invalid_pipeline_file_runs_nothing(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    (target / "warmci.toml").write_text(PIPELINE.replace("needs = [\"ja\"]", "needs = [\"jz\"]"))
+    run = run_doit(target, tmp_path / "state", env=tool_env)
+    assert run.rc == 3, run
+    assert "warmci.toml: jobs.jc.needs[0]: unknown job 'jz'" in run.err
+    assert "Traceback" not in run.err
+    assert run.results is None and not (target / "gen").exists()
+
+
+def test_input_pattern_matching_nothing_is_an_error(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    (target / "warmci.toml").write_text(PIPELINE.replace('inputs = ["b/**"]', 'inputs = ["bb/**"]'))
+    run = run_doit(target, tmp_path / "state", "list", env=tool_env)
+    assert run.rc == 3 and "jobs.jb.inputs: pattern 'bb/**' matches no file" in run.err, run
+
+
+def test_state_inside_target_is_refused(target: Path, tool_env: dict[str, str]) -> None:
+    run = run_doit(target, target / ".state", env=tool_env)
+    assert run.rc == 3 and "inside the target" in run.err
