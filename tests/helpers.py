@@ -45,7 +45,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     rc: int
     out: str
@@ -67,7 +67,7 @@ class Run:
     def status(self, job: str) -> str | None:
         return (self.results or {}).get("jobs", {}).get(job, {}).get("status")
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"rc={self.rc}\n--- stdout ---\n{self.out[-4000:]}\n--- stderr ---\n{self.err[-4000:]}"
 
 

@@ -50,6 +50,11 @@ class Context:
     def work_dir(self, job: str) -> str:
         return os.path.join(self.state, "work", job)
 
+    def tmp_dir(self, job: str) -> str:
+        """Short on purpose: Chromium's singleton socket lives here and unix socket paths max out at 108."""
+        digest = hashlib.sha256(f"{self.state}\0{job}".encode()).hexdigest()[:12]
+        return os.path.join(os.environ.get("WARMCI_TMP") or "/tmp", f"warmci-{digest}")
+
     def home_dir(self, job: str) -> str:
         return os.path.join(self.state, "home", job)
 

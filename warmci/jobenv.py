@@ -63,7 +63,7 @@ def base_env(ctx: Context, pipe: Pipeline, job: Job, *, venv: str | None = None,
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.setdefault("LANG", "C.UTF-8")
     env["HOME"] = ctx.home_dir(job.name)
-    env["TMPDIR"] = os.path.join(ctx.work_dir(job.name), "tmp")
+    env["TMPDIR"] = ctx.tmp_dir(job.name)
     env["WARMCI_JOB"] = job.name
     env["WARMCI_RUN"] = ctx.run_id
     env["WARMCI_STATE"] = ctx.state

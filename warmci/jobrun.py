@@ -85,6 +85,7 @@ class JobRun:
             for child in reversed(self.servers):
                 child.end()
             self.servers.clear()
+            shutil.rmtree(self.ctx.tmp_dir(self.job.name), ignore_errors=True)
             end = time.time()
             self.status.update(end=end, duration=round(end - start, 3))
             self._write_status()
@@ -136,10 +137,10 @@ class JobRun:
                                                   label=job.name))
             except servers.ServerFailed as exc:
                 raise JobError(str(exc)) from None
-        for i, step in enumerate(job.steps):
+        for step in job.steps:
             argv = [fmt(a, values) for a in step.cmd]
             senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
-            self._step(step.name or f"step {i + 1}", argv, self._cwd(root, step.cwd or job.cwd, values),
+            self._step(step.name or argv[0], argv, self._cwd(root, step.cwd or job.cwd, values),
                        senv, deadline, step.ok_exit)
         if job.kind == "wheel":
             self._write_manifest(values["out"])
@@ -241,9 +242,9 @@ class JobRun:
         _write_json(self.ctx.marker_file(self.job.name), digest)
 
     def _prepare_dirs(self) -> None:
-        tmp = os.path.join(self.work, "tmp")
+        tmp = self.ctx.tmp_dir(self.job.name)
         shutil.rmtree(tmp, ignore_errors=True)
-        for d in (tmp, self.ctx.home_dir(self.job.name), os.path.dirname(self.log),
+        for d in (tmp, self.work, self.ctx.home_dir(self.job.name), os.path.dirname(self.log),
                   os.path.dirname(self.ctx.status_file(self.job.name))):
             os.makedirs(d, exist_ok=True)
         with open(self.log, "w"):

@@ -343,7 +343,7 @@ def _expand_job(path: str, base: str, raw: Any, timeout: float, python: PythonSe
         return [_job(t, base, {}, timeout, python, js)]
     out = []
     for combo in itertools.product(*(values for _, values in axes)):
-        subs = dict(zip((a for a, _ in axes), combo))
+        subs = dict(zip((a for a, _ in axes), combo, strict=True))
         name = "-".join((base, *combo))
         child = _Table(path, t.keypath, _substitute(raw, subs))
         child.seen.add("matrix")

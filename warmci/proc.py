@@ -118,9 +118,11 @@ def run(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str | Non
     try:
         child = Child(argv, cwd=cwd, env=env, log=log, label=label)
     except FileNotFoundError:
+        problem = (f"working directory {cwd} does not exist" if not os.path.isdir(cwd)
+                   else f"command not found: {argv[0]!r}; is it installed and on PATH?")
         if log:
             with open(log, "a") as fh:
-                fh.write(f"warmci: command not found: {argv[0]!r}; is it installed and on PATH?\n")
+                fh.write(f"warmci: {problem}\n")
         return Outcome(argv, 127, time.monotonic() - start)
     deadline = None if timeout is None else start + timeout
     code: int | None = None

@@ -31,6 +31,11 @@ class InputsKey:
                  python: str | None, env_names: tuple[str, ...], always: bool = False) -> None:
         self.ctx, self.entry, self.tools, self.python = ctx, entry, tools, python
         self.env_names, self.always = env_names, always
+        self.changes: list[str] = []
+
+    def __repr__(self) -> str:
+        # doit info prints this for an uptodate check that failed: name what changed.
+        return "warmci inputs (" + ("; ".join(self.changes) or "unchanged") + ")"
 
     def current(self) -> dict[str, Any]:
         cache = _cache(self.ctx)
@@ -46,10 +51,13 @@ class InputsKey:
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         now = self.current()
         task.value_savers.append(lambda: {KEY: now})
+        self.changes = changed_keys(values.get(KEY), now)
         if self.always:
+            self.changes.append("always runs")
             return False
         if self.python and interpreters.find(self.python) is None:
-            return False  # an optional, missing interpreter: re-check every run
+            self.changes.append(f"Python {self.python} is not installed: checked again every run")
+            return False
         return values.get(KEY) == now
 
 
@@ -61,7 +69,8 @@ def changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     for part in sorted(set(old) | set(new)):
         a, b = old.get(part), new.get(part)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            out += [f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         elif a != b:
             out.append(part if part == "config" else f"{part}: {a!r} -> {b!r}")
     return out
