@@ -14,6 +14,7 @@ from typing import Any
 
 from doit.exceptions import UnmetDependency
 
+from warmci import hygiene
 from warmci.context import Context
 
 SCHEMA = 1
@@ -64,6 +65,7 @@ class WarmciReporter:
     # -- doit reporter API ----------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         os.makedirs(self.ctx.run_dir, exist_ok=True)
+        hygiene.start_run(self.ctx)
         self.ci_log = open(os.path.join(self.ctx.run_dir, "ci.log"), "a")
         self.tasks = tasks
         self.selected = list(selected_tasks)
@@ -165,3 +167,4 @@ class WarmciReporter:
                   f"warmci: results {path}")
         if self.ci_log is not None:
             self.ci_log.close()
+        hygiene.end_run(self.ctx)
