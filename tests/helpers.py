@@ -84,3 +84,28 @@ def run_doit(target: Path, state: Path, *args: str, pipeline: Path | None = None
     results_file = state / "runs" / run_id / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else None
     return Run(p.returncode, p.stdout, p.stderr, results)
+
+
+HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile.py"
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def pid_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -24,13 +24,14 @@ class Context:
     pipeline: str
     state: str
     run_id: str
+    deadline: float = 0.0  # epoch seconds by which the whole run must end; 0: none
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | float]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, str]) -> Context:
-        return cls(**d)
+    def from_dict(cls, d: dict[str, str | float]) -> Context:
+        return cls(**d)  # type: ignore[arg-type]
 
     # Layout of the state directory, in one place.
     @property
@@ -69,6 +70,18 @@ class Context:
 
     def marker_file(self, job: str) -> str:
         return os.path.join(self.state, "markers", f"{job}.done")
+
+    @property
+    def procs_dir(self) -> str:
+        return os.path.join(self.state, "procs")
+
+    @property
+    def run_log(self) -> str:
+        return os.path.join(self.run_dir, "run.log")
+
+    @property
+    def cancel_marker(self) -> str:
+        return os.path.join(self.run_dir, "CANCELLED")
 
     @property
     def tool_cache(self) -> str:

@@ -5,8 +5,10 @@ them plainly and exit 3 (doit's "setup error"), never a traceback.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ def load(get_var: Callable[[str, str | None], str | None]) -> tuple[context.Cont
     try:
         ctx = context.resolve(get_var)
         pipe = pipeline.load(ctx.pipeline)
+        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline)
     except WarmciError as exc:
         print(f"warmci: error: {exc}", file=sys.stderr)
         raise SystemExit(3) from None

@@ -1,16 +1,189 @@
 """Run-level process hygiene: what happens at the start and end of every run.
 
-Filled in by the process-hygiene work: state-dir lock, ending what earlier
-runs left behind, signal handling, snapshots.
+- One run per state dir at a time (a lock), because the start of a run ends
+  whatever the registry says earlier runs left alive.
+- Before and after the run, a snapshot of warmci's processes and their
+  listening ports goes to run.log (to debug back-to-back contamination).
+- SIGTERM/SIGINT/SIGHUP end every running job's tree within the grace period
+  and then raise KeyboardInterrupt, the one interruption doit survives with
+  its dependency DB saved, so the successes before the signal are kept.
+- The run's deadline is enforced by the same path.
 """
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import psutil
+
+from warmci import proc
 from warmci.context import Context
+from warmci.errors import WarmciError
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class _Run:
+    """The hygiene state of the run in progress in this process."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.main_pid = os.getpid()
+        self.lock_fd: int | None = None
+        self.cancelling = False
+        self.old_handlers: dict[int, Any] = {}
+        self.watchdog: threading.Timer | None = None
+
+
+_current: _Run | None = None
+
+
+def log(ctx: Context, line: str) -> None:
+    os.makedirs(ctx.run_dir, exist_ok=True)
+    with open(ctx.run_log, "a") as fh:
+        fh.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
 
 
 def start_run(ctx: Context) -> None:
     """Called once in doit's main process before any job is dispatched."""
+    global _current
+    run = _Run(ctx)
+    try:
+        _lock(run)
+    except WarmciError as exc:
+        # Nothing has started and nothing may be written: a concurrent run owns
+        # this state dir, its DB and its registry.
+        sys.stdout.flush()
+        sys.stderr.write(f"warmci: error: {exc}\n")
+        sys.stderr.flush()
+        os._exit(3)
+    _current = run
+    log(ctx, f"run {ctx.run_id} (pid {run.main_pid}) target {ctx.target}")
+    snapshot(ctx, "before run")
+    ended = end_leftovers(ctx)
+    for rec, pids in ended:
+        log(ctx, f"ended leftover from run {rec.meta.get('run')} (job {rec.meta.get('job')}): pid {rec.pid} "
+                 f"`{' '.join(rec.argv)[:200]}`; signalled {pids}")
+    for sig in _SIGNALS:
+        run.old_handlers[sig] = signal.signal(sig, _on_signal)
+    if ctx.deadline:
+        # Jobs cap their own timeouts at the deadline; this is the backstop for the
+        # run itself (a job stuck outside a command, a dispatch that never ends).
+        run.watchdog = threading.Timer(max(0.0, ctx.deadline - time.time()) + 5, _deadline_passed)
+        run.watchdog.daemon = True
+        run.watchdog.start()
 
 
 def end_run(ctx: Context) -> None:
-    """Called once in doit's main process after the last job finished."""
+    """Called once in doit's main process after the last job finished (or the run was cancelled)."""
+    global _current
+    run = _current
+    if run is None or os.getpid() != run.main_pid:
+        return
+    if run.watchdog is not None:
+        run.watchdog.cancel()
+    for sig, handler in run.old_handlers.items():
+        signal.signal(sig, handler)
+    snapshot(ctx, "after run")
+    if run.lock_fd is not None:
+        os.close(run.lock_fd)
+    _current = None
+
+
+def _lock(run: _Run) -> None:
+    path = os.path.join(run.ctx.state, "run.lock")
+    os.makedirs(run.ctx.state, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip()
+        os.close(fd)
+        raise WarmciError(f"another warmci run ({holder or 'unknown'}) is using the state directory "
+                          f"{run.ctx.state}; wait for it, cancel it, or pass another state=DIR") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {run.main_pid}, run {run.ctx.run_id}".encode())
+    os.set_inheritable(fd, False)
+    run.lock_fd = fd
+
+
+def end_leftovers(ctx: Context) -> list[tuple[proc.Record, list[int]]]:
+    """End every tree the registry says is still alive from an earlier run."""
+    registry = proc.Registry(ctx.procs_dir)
+    ended = []
+    for rec in registry.records():
+        if rec.alive():
+            ended.append((rec, registry.end(rec)))
+        else:
+            # The root is gone, but a grandchild carrying its token may not be.
+            pids = proc.end_tree(rec.pid, rec.create_time, token=rec.token)
+            registry.remove(rec.pid, rec.create_time)
+            if pids:
+                ended.append((rec, pids))
+    return ended
+
+
+def cancel(ctx: Context, why: str) -> list[int]:
+    """Mark the run cancelled and end every job tree it started (all at once, one grace period)."""
+    with open(ctx.cancel_marker, "w") as fh:
+        fh.write(why + "\n")
+    log(ctx, f"cancelling: {why}")
+    registry = proc.Registry(ctx.procs_dir)
+    mine = [r for r in registry.records() if r.meta.get("run") == ctx.run_id]
+    pids = proc.end_trees([(r.pid, r.create_time, r.token, r.pid) for r in mine])
+    for r in mine:
+        registry.remove(r.pid, r.create_time)
+    log(ctx, f"cancelled: ended {len(mine)} job process trees, signalled pids {pids}")
+    return pids
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    run = _current
+    if run is None or os.getpid() != run.main_pid:
+        # A doit worker (forked after the handler was installed): unwind the
+        # job, whose `finally` ends its own process trees.
+        raise KeyboardInterrupt
+    if run.cancelling:
+        return
+    run.cancelling = True
+    cancel(run.ctx, f"signal {signal.Signals(signum).name} received by pid {run.main_pid}")
+    raise KeyboardInterrupt
+
+
+def _deadline_passed() -> None:
+    run = _current
+    if run is None:
+        return
+    log(run.ctx, "run deadline passed")
+    os.kill(run.main_pid, signal.SIGTERM)
+
+
+def snapshot(ctx: Context, when: str) -> None:
+    """Record warmci's processes (token holders) and the ports they listen on."""
+    lines = []
+    ports_by_pid: dict[int, list[int]] = {}
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.pid:
+                ports_by_pid.setdefault(c.pid, []).append(c.laddr.port)
+    except psutil.Error:
+        pass
+    for p in psutil.process_iter():
+        try:
+            token = p.environ().get(proc.TOKEN_VAR)
+            if not token or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            lines.append(f"  pid {p.pid} job {p.environ().get('WARMCI_JOB', '?')} run "
+                         f"{p.environ().get('WARMCI_RUN', '?')} ports {sorted(ports_by_pid.get(p.pid, []))}: "
+                         f"{' '.join(p.cmdline())[:160]}")
+        except psutil.Error:
+            continue
+    log(ctx, f"snapshot {when}: {len(lines)} warmci processes")
+    for line in lines:
+        with open(ctx.run_log, "a") as fh:
+            fh.write(line + "\n")

@@ -16,8 +16,8 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from warmci import files, interpreters, jobenv, ports, proc, servers
-from warmci.context import Context
+from warmci import files, interpreters, jobenv, ports, proc, servers, worktree
+from warmci.context import RUNNER_ROOT, Context
 from warmci.errors import WarmciError
 from warmci.pipeline import Job, Pipeline, load
 
@@ -56,6 +56,8 @@ class JobRun:
         self.log = ctx.log_file(job.name)
         self.work = ctx.work_dir(job.name)
         self.servers: list[proc.Child] = []
+        self.registry = proc.Registry(ctx.procs_dir)
+        self.meta = {"run": ctx.run_id, "job": job.name, "ports": list(job.ports)}
         self.status: dict[str, Any] = {"job": job.name, "kind": job.kind, "log": self.log, "steps": []}
 
     # -- the whole job -------------------------------------------------
@@ -73,6 +75,9 @@ class JobRun:
             self._say(f"SKIPPED: {exc}")
             print(f"warmci: {self.job.name} skipped: {exc}")
         except JobError as exc:
+            if os.path.exists(self.ctx.cancel_marker):
+                # Our command died because the run was cancelled, not on its own.
+                exc.status = "cancelled"
             self.status.update(status=exc.status, reason=str(exc), exit_code=exc.exit_code)
             self._say(f"{exc.status.upper()}: {exc}")
             result = TaskFailed(f"{self.job.name} {exc.status}: {exc}\nlog: {self.log}\n"
@@ -81,6 +86,10 @@ class JobRun:
             self.status.update(status="error", reason=str(exc), exit_code=None)
             self._say(f"ERROR: {exc}")
             result = TaskFailed(f"{self.job.name} error: {exc}\nlog: {self.log}")
+        except KeyboardInterrupt:
+            self.status.update(status="cancelled", reason="the run was cancelled", exit_code=None)
+            self._say("CANCELLED: the run was cancelled")
+            raise
         finally:
             for child in reversed(self.servers):
                 child.end()
@@ -95,9 +104,11 @@ class JobRun:
         job, ctx = self.job, self.ctx
         interp = self._interpreter()
         root = ctx.target
+        if job.isolate == "worktree":  # it writes into the source tree: give it a tree of its own
+            root = worktree.prepare(ctx.target, ctx.worktree_dir(job.name), self._say)
         values = {"target": root, "state": ctx.state, "work": self.work, "job": job.name,
                   "python": job.python or (job.wheel.python if job.wheel else ""), "venv": "", "out": "",
-                  "wheel": "", "port": str(job.ports[0]) if job.ports else ""}
+                  "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT)}
         venv = None
         if job.kind == "python-deps":
             venv = ctx.venv_dir(job.python or "")
@@ -124,7 +135,7 @@ class JobRun:
             env.update(UV_PROJECT_ENVIRONMENT=venv or "", UV_PYTHON=interp or "", UV_COMPILE_BYTECODE="1")
         env.update({k: fmt(v, values) for k, v in job.env})
         self._free_ports()
-        deadline = time.monotonic() + job.timeout
+        deadline = self._deadline()
         for i, srv in enumerate(job.servers):
             senv = dict(env, **{k: fmt(v, values) for k, v in srv.env})
             cwd = self._cwd(root, srv.cwd or job.cwd, values)
@@ -134,7 +145,8 @@ class JobRun:
             try:
                 self.servers.append(servers.start(argv, ready=fmt(srv.ready, values), cwd=cwd, env=senv,
                                                   log=slog, timeout=min(srv.timeout, _left(deadline)),
-                                                  label=job.name))
+                                                  label=job.name, registry=self.registry,
+                                                  meta={**self.meta, "role": "server"}))
             except servers.ServerFailed as exc:
                 raise JobError(str(exc)) from None
         for step in job.steps:
@@ -148,6 +160,13 @@ class JobRun:
             self._write_marker()
 
     # -- pieces --------------------------------------------------------
+    def _deadline(self) -> float:
+        """Monotonic deadline: the job's timeout, capped by the run's deadline."""
+        end = time.monotonic() + self.job.timeout
+        if self.ctx.deadline:
+            end = min(end, time.monotonic() + (float(self.ctx.deadline) - time.time()))
+        return end
+
     def _interpreter(self) -> str | None:
         version = self.job.python or (self.job.wheel.python if self.job.wheel else None)
         if not version:
@@ -167,21 +186,27 @@ class JobRun:
               ok_exit: tuple[int, ...]) -> None:
         left = _left(deadline)
         if left <= 0:
-            raise JobError(f"timed out after {self.job.timeout:.0f} s before step {name!r}", "timed-out")
+            raise JobError(f"timed out before step {name!r} ({self._limit()})", "timed-out")
         self._say(f"$ cd {cwd} && {_show(argv)}")
-        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name)
+        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
+                       registry=self.registry, meta={**self.meta, "role": "step", "step": name})
         self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
                                      "duration": round(out.duration, 3), "timed_out": out.timed_out})
         self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
                   + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
         if out.timed_out:
-            raise JobError(f"step {name!r} timed out after {self.job.timeout:.0f} s (job timeout)",
+            raise JobError(f"step {name!r} timed out ({self._limit()}); its process tree was ended",
                            "timed-out", out.returncode)
         if out.returncode == 127 and not shutil.which(argv[0], path=env.get("PATH")):
             raise JobError(f"step {name!r}: command not found: {argv[0]!r}; install it or fix the pipeline "
                            f"file {self.pipe.path}", "error", 127)
         if out.returncode not in ok_exit:
             raise JobError(f"step {name!r} exited {out.returncode} (`{_show(argv)}`)", "failed", out.returncode)
+
+    def _limit(self) -> str:
+        if self.ctx.deadline and float(self.ctx.deadline) < time.time() + 1:
+            return "the run's deadline passed"
+        return f"job timeout {self.job.timeout:.0f} s"
 
     def _cwd(self, root: str, rel: str | None, values: dict[str, str]) -> str:
         path = os.path.join(root, fmt(rel, values)) if rel else root
@@ -191,11 +216,19 @@ class JobRun:
         return path
 
     def _free_ports(self) -> None:
-        busy = ports.listeners(self.job.ports)
-        if busy:
-            raise JobError("; ".join(b.describe() for b in busy)
-                           + ". warmci did not start it, so it is left running: stop it or change "
-                           f"jobs.{self.job.name}.ports", "error")
+        """End listeners warmci recorded earlier; refuse to touch anything else."""
+        for listener in ports.listeners(self.job.ports):
+            rec = self.registry.owner_of(listener.pid) if listener.pid else None
+            if rec is None:
+                raise JobError(listener.describe() + ". warmci did not start it, so it is left running: "
+                               f"stop it or change jobs.{self.job.name}.ports in {self.pipe.path}", "error")
+            pids = self.registry.end(rec)
+            self._say(f"port {listener.port} was held by pid {listener.pid}, started by warmci (run "
+                      f"{rec.meta.get('run')}, job {rec.meta.get('job')}); ended its tree {pids}")
+        still = ports.listeners(self.job.ports)
+        if still:
+            raise JobError("; ".join(s.describe() for s in still) + " (still listening after warmci ended "
+                           "the process it had started)", "error")
 
     def _wheel_venv(self, interp: str | None, env: dict[str, str]) -> tuple[str, str]:
         """A clean venv with the wheel, constrained by the target's lockfile."""
@@ -224,7 +257,8 @@ class JobRun:
                                        "--all-groups", "--no-emit-project", "--format", "requirements-txt",
                                        "--quiet", "-o", cons], project, env, deadline, (0,))
             install += ["-c", cons]
-        self._step("install wheel", install, self.work, env, deadline, (0,))
+        # Compiled at install: PYTHONDONTWRITEBYTECODE would otherwise recompile every import, every run.
+        self._step("install wheel", install, self.work, dict(env, UV_COMPILE_BYTECODE="1"), deadline, (0,))
         return venv, wheel
 
     def _write_manifest(self, out: str) -> None:

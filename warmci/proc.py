@@ -10,6 +10,7 @@ and this process, its parents and PID 1 are never signalled.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -33,12 +34,11 @@ class Outcome:
     returncode: int | None
     duration: float
     timed_out: bool = False
-    cancelled: bool = False
     killed: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out and not self.cancelled
+        return self.returncode == 0 and not self.timed_out
 
 
 def become_subreaper() -> None:
@@ -65,11 +65,95 @@ def new_token(label: str) -> str:
     return f"{label}:{uuid.uuid4().hex[:12]}"
 
 
+@dataclass(frozen=True)
+class Record:
+    """What the registry remembers of a started process tree."""
+
+    pid: int
+    create_time: float
+    token: str
+    argv: list[str]
+    meta: dict[str, object]
+
+    def alive(self) -> bool:
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.create_time) < 0.01
+        except psutil.Error:
+            return False
+
+
+class Registry:
+    """One file per live process tree warmci started, under the state dir.
+
+    It survives a SIGKILLed runner or a reboot mid-run, so the next run can
+    end exactly what was started before (pid + create time: a reused pid is
+    never mistaken), without ever matching command lines.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _file(self, pid: int, create_time: float) -> str:
+        return os.path.join(self.directory, f"{pid}-{int(create_time * 1000)}.json")
+
+    def add(self, child: Child, meta: Mapping[str, object]) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        rec = {"pid": child.pid, "create_time": child.create_time, "token": child.token,
+               "argv": child.argv, "meta": dict(meta)}
+        tmp = self._file(child.pid, child.create_time) + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(rec, fh)
+        os.replace(tmp, self._file(child.pid, child.create_time))
+
+    def remove(self, pid: int, create_time: float) -> None:
+        try:
+            os.remove(self._file(pid, create_time))
+        except FileNotFoundError:
+            pass
+
+    def records(self) -> list[Record]:
+        out = []
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.directory, name)) as fh:
+                    d = json.load(fh)
+                out.append(Record(d["pid"], d["create_time"], d["token"], d["argv"], d.get("meta", {})))
+            except (OSError, ValueError, KeyError):
+                continue
+        return out
+
+    def owner_of(self, pid: int) -> Record | None:
+        """The record whose tree holds `pid` (the process itself, or a descendant carrying its token)."""
+        try:
+            p = psutil.Process(pid)
+            ctime = p.create_time()
+            token = p.environ().get(TOKEN_VAR)
+        except psutil.Error:
+            return None
+        for rec in self.records():
+            if (rec.pid == pid and abs(rec.create_time - ctime) < 0.01) or (token and token == rec.token):
+                return rec
+        return None
+
+    def end(self, rec: Record, grace: float = GRACE) -> list[int]:
+        killed = end_tree(rec.pid, rec.create_time, token=rec.token, pgid=rec.pid if rec.alive() else None,
+                          grace=grace)
+        self.remove(rec.pid, rec.create_time)
+        return killed
+
+
 class Child:
     """A started command: its Popen, token and identity (pid + create time)."""
 
     def __init__(self, argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str | None,
-                 label: str = "job") -> None:
+                 label: str = "job", registry: Registry | None = None,
+                 meta: Mapping[str, object] | None = None) -> None:
         self.argv = list(argv)
         self.token = new_token(label)
         full_env = dict(env)
@@ -84,12 +168,15 @@ class Child:
             if log:
                 out.close()  # the child holds its own descriptor
         self.pid = self.popen.pid
-        _POPEN_PIDS.add(self.pid)
+        _POPENS[self.pid] = self.popen
         self.started = time.monotonic()
         try:
             self.create_time = psutil.Process(self.pid).create_time()
         except psutil.Error:
             self.create_time = 0.0
+        self.registry = registry
+        if registry is not None:
+            registry.add(self, {"label": label, **(meta or {})})
 
     def poll(self) -> int | None:
         return self.popen.poll()
@@ -107,16 +194,23 @@ class Child:
             self.popen.wait(timeout=1)
         except subprocess.TimeoutExpired:  # pragma: no cover - KILL was sent
             pass
-        _POPEN_PIDS.discard(self.pid)
+        _POPENS.pop(self.pid, None)
+        if self.registry is not None:
+            self.registry.remove(self.pid, self.create_time)
         return killed
 
 
 def run(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str | None,
-        timeout: float | None, label: str = "job", should_stop: callable | None = None) -> Outcome:
-    """Run a command to completion (or timeout), then end whatever it left behind."""
+        timeout: float | None, label: str = "job", registry: Registry | None = None,
+        meta: Mapping[str, object] | None = None, grace: float = GRACE) -> Outcome:
+    """Run a command to completion (or timeout), then end whatever it left behind.
+
+    The tree is ended on every way out, a KeyboardInterrupt (cancellation)
+    included.
+    """
     start = time.monotonic()
     try:
-        child = Child(argv, cwd=cwd, env=env, log=log, label=label)
+        child = Child(argv, cwd=cwd, env=env, log=log, label=label, registry=registry, meta=meta)
     except FileNotFoundError:
         problem = (f"working directory {cwd} does not exist" if not os.path.isdir(cwd)
                    else f"command not found: {argv[0]!r}; is it installed and on PATH?")
@@ -126,20 +220,19 @@ def run(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str | Non
         return Outcome(argv, 127, time.monotonic() - start)
     deadline = None if timeout is None else start + timeout
     code: int | None = None
-    timed_out = cancelled = False
-    while code is None:
-        step = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
-        code = child.wait(step)
-        if code is None and deadline is not None and time.monotonic() >= deadline:
-            timed_out = True
-            break
-        if code is None and should_stop is not None and should_stop():
-            cancelled = True
-            break
-    killed = child.end()
+    timed_out = False
+    try:
+        while code is None:
+            step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            code = child.wait(step)
+            if code is None and deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                break
+    finally:
+        killed = child.end(grace)
     if code is None:
         code = child.popen.returncode
-    return Outcome(argv, code, time.monotonic() - start, timed_out, cancelled, killed)
+    return Outcome(argv, code, time.monotonic() - start, timed_out, killed)
 
 
 def _ident(p: psutil.Process) -> tuple[int, float] | None:
@@ -186,20 +279,48 @@ def tree(pid: int, create_time: float, *, token: str | None = None, pgid: int | 
 def end_tree(pid: int, create_time: float, *, token: str | None = None, pgid: int | None = None,
              grace: float = GRACE) -> list[int]:
     """TERM the tree, wait up to `grace`, KILL what is left; repeat for late forks."""
+    return end_trees([(pid, create_time, token, pgid)], grace=grace)
+
+
+def end_trees(roots: Sequence[tuple[int, float, str | None, int | None]], grace: float = GRACE) -> list[int]:
+    """End several trees at once: one grace period for all, not one each."""
     signalled: list[int] = []
     for _ in range(3):
-        procs = tree(pid, create_time, token=token, pgid=pgid)
-        procs = [p for p in procs if _alive(p)]
-        if not procs:
+        procs: dict[int, psutil.Process] = {}
+        for pid, ctime, token, pgid in roots:
+            for p in tree(pid, ctime, token=token, pgid=pgid):
+                procs.setdefault(p.pid, p)
+        alive_now = [p for p in procs.values() if _alive(p)]
+        if not alive_now:
             break
-        signalled += [p.pid for p in procs]
-        signal_all(procs, signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=grace)
+        signalled += [p.pid for p in alive_now]
+        signal_all(alive_now, signal.SIGTERM)
+        alive = _wait_gone(alive_now, grace)
         if alive:
             signal_all(alive, signal.SIGKILL)
-            psutil.wait_procs(alive, timeout=2)
+            _wait_gone(alive, 2)
     reap_children()
     return sorted(set(signalled))
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until the processes are gone; return those still alive at the timeout."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive:
+        still = []
+        for p in alive:
+            popen = _POPENS.get(p.pid)
+            if popen is not None:
+                if popen.poll() is None:
+                    still.append(p)
+            elif _alive(p):
+                still.append(p)
+        alive = still
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return alive
 
 
 def _alive(p: psutil.Process) -> bool:
@@ -220,7 +341,9 @@ def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
             pass
 
 
-_POPEN_PIDS: set[int] = set()
+# Children we hold a Popen for: only Popen may reap them, or it would report
+# exit code 0 for a process that was killed (os.waitpid elsewhere steals the status).
+_POPENS: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def reap_children() -> None:
@@ -234,7 +357,7 @@ def reap_children() -> None:
     except psutil.Error:
         return
     for k in kids:
-        if k.pid in _POPEN_PIDS:
+        if k.pid in _POPENS:
             continue
         try:
             if k.status() == psutil.STATUS_ZOMBIE:

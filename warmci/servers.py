@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 
+import psutil
+
 from warmci import proc
 from warmci.errors import WarmciError
 
@@ -47,25 +49,67 @@ def probe(ready: str) -> bool:
         return False
 
 
+class _RestartCounter:
+    """Spot a supervisor that keeps restarting a crashing child.
+
+    The top process stays alive, so only the exits of the same command line
+    inside its tree show the loop.
+    """
+
+    limit = 5
+
+    def __init__(self, child: proc.Child) -> None:
+        self.child = child
+        self.seen: dict[int, str] = {}
+        self.exits: dict[str, int] = {}
+
+    def check(self) -> str | None:
+        now: dict[int, str] = {}
+        try:
+            kids = psutil.Process(self.child.pid).children(recursive=True)
+        except psutil.Error:
+            kids = []
+        for p in kids:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    now[p.pid] = " ".join(p.cmdline())
+            except psutil.Error:
+                continue
+        for pid, cmd in self.seen.items():
+            if pid not in now:
+                self.exits[cmd] = self.exits.get(cmd, 0) + 1
+                if self.exits[cmd] >= self.limit:
+                    return cmd[:200]
+        self.seen = now
+        return None
+
+
 def start(argv: Sequence[str], *, ready: str, cwd: str, env: Mapping[str, str], log: str,
-          timeout: float, label: str) -> proc.Child:
+          timeout: float, label: str, registry: proc.Registry | None = None,
+          meta: Mapping[str, object] | None = None) -> proc.Child:
     """Start a server and return once `ready` answers.
 
     If the server exits while we wait, fail at once with its log's tail:
     a crash-looping server must not hold the job for its whole timeout.
     """
     try:
-        child = proc.Child(argv, cwd=cwd, env=env, log=log, label=label)
+        child = proc.Child(argv, cwd=cwd, env=env, log=log, label=label, registry=registry, meta=meta)
     except FileNotFoundError:
         raise ServerFailed(f"server command not found: {argv[0]!r} ({' '.join(argv)})") from None
     deadline = time.monotonic() + timeout
     delay = 0.05
+    restarts = _RestartCounter(child)
     while True:
         code = child.poll()
         if code is not None:
             child.end()
             raise ServerFailed(f"server `{' '.join(argv)}` exited with code {code} before it was ready "
                                f"({ready}); last lines of {log}:\n{tail(log)}")
+        looping = restarts.check()
+        if looping:
+            child.end()
+            raise ServerFailed(f"server `{' '.join(argv)}` is crash-looping: `{looping}` exited "
+                               f"{restarts.limit} times before {ready} was ready; last lines of {log}:\n{tail(log)}")
         if probe(ready):
             return child
         if time.monotonic() >= deadline:
@@ -73,4 +117,4 @@ def start(argv: Sequence[str], *, ready: str, cwd: str, env: Mapping[str, str], 
             raise ServerFailed(f"server `{' '.join(argv)}` was not ready at {ready} after {timeout:.0f} s; "
                                f"last lines of {log}:\n{tail(log)}")
         time.sleep(delay)  # poll interval between probes, not a wait for readiness
-        delay = min(delay * 1.5, 0.5)
+        delay = min(delay * 1.5, 0.1)
