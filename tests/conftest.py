@@ -10,23 +10,31 @@ import pytest
 from warmci import proc
 
 
-def _warmci_processes() -> set[tuple[int, float]]:
-    """Live processes started by any warmci run (they carry its token)."""
+def _ours(p: psutil.Process, base: str) -> bool:
+    """Started by a warmci run of this test session (its state dir is under pytest's basetemp).
+
+    Other warmci runs on the machine are none of this suite's business.
+    """
+    env = p.environ()
+    return proc.TOKEN_VAR in env and env.get("WARMCI_STATE", "").startswith(base)
+
+
+def _warmci_processes(base: str) -> set[tuple[int, float]]:
     out = set()
     for p in psutil.process_iter():
         try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if proc.TOKEN_VAR in p.environ():
+            if p.status() != psutil.STATUS_ZOMBIE and _ours(p, base):
                 out.add((p.pid, p.create_time()))
         except psutil.Error:
             continue
     return out
 
 
-def _listeners() -> set[tuple[str, int, int | None]]:
+def _listeners(base: str) -> set[tuple[str, int, int | None]]:
+    """Listening sockets of this session's processes: its own children and its warmci jobs."""
+    mine = {pid for pid, _ in _children()} | {pid for pid, _ in _warmci_processes(base)} | {os.getpid()}
     return {(c.laddr.ip, c.laddr.port, c.pid) for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN}
+            if c.status == psutil.CONN_LISTEN and c.pid in mine}
 
 
 def _children() -> set[tuple[int, float]]:
@@ -51,15 +59,16 @@ def _describe(pids: set[tuple[int, float]]) -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_leftovers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Fail any test that leaves a child process, a warmci-started process or a new listener."""
-    before_kids, before_tok, before_ports = _children(), _warmci_processes(), _listeners()
+    base = str(tmp_path_factory.getbasetemp())
+    before_kids, before_tok, before_ports = _children(), _warmci_processes(base), _listeners(base)
     yield
     if request.node.get_closest_marker("allow_leftovers"):
         return
     kids = _children() - before_kids
-    tok = _warmci_processes() - before_tok
-    ports = {p for p in _listeners() - before_ports if p[2] is None or p[2] != os.getpid()}
+    tok = _warmci_processes(base) - before_tok
+    ports = {p for p in _listeners(base) - before_ports if p[2] != os.getpid()}
     problems = []
     if kids:
         problems.append("child processes left running:\n" + _describe(kids))
