@@ -58,8 +58,13 @@ def env_lockfiles(pipe: Pipeline, job: Job) -> tuple[str, ...]:
 def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
               tools: tuple[str, ...] = (), doc: str = "") -> dict[str, Any]:
     deps = index.inputs(job, job.inputs)
-    if env_lockfiles(pipe, job) and job.kind not in ("python-deps", "js-deps"):
-        deps += index.inputs(job, env_lockfiles(pipe, job), "inputs (environment lockfiles)")
+    if job.kind in ("python-deps", "js-deps"):
+        locks = list(deps)
+    elif env_lockfiles(pipe, job):
+        locks = index.inputs(job, env_lockfiles(pipe, job), "inputs (environment lockfiles)")
+        deps += locks
+    else:
+        locks = []
     file_dep = [index.path(f) for f in deps]
     for need in job.needs:
         file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
@@ -80,5 +85,7 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
         "targets": [index.path(o) for o in job.outputs],
         "task_dep": list(job.needs),
         "uptodate": [key],
-        "meta": {"warmci": {"kind": job.kind, "ports": list(job.ports), "timeout": job.timeout}},
+        # lockfiles: so that warmci.why can say "lockfile uv.lock changed" rather than "file".
+        "meta": {"warmci": {"kind": job.kind, "ports": list(job.ports), "timeout": job.timeout,
+                            "lockfiles": sorted({index.path(f) for f in locks})}},
     }

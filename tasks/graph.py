@@ -1,10 +1,11 @@
-"""All of a pipeline's tasks, each built by its job family's module."""
+"""All of a pipeline's tasks, each built by its job family's module, in dispatch order."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from tasks import build, common, deps, jstests, lint, playwright, pytests, smoke
+from warmci import history, schedule, why
 from warmci.context import Context
 from warmci.pipeline import Job, Pipeline
 
@@ -26,5 +27,11 @@ FAMILIES: dict[str, Creator] = {
 
 def tasks(ctx: Context, pipe: Pipeline) -> Iterator[dict[str, Any]]:
     index = common.FileIndex(ctx, pipe)
-    for job in pipe.jobs.values():
-        yield FAMILIES[job.kind](job, ctx, pipe, index)
+    built = [FAMILIES[job.kind](job, ctx, pipe, index) for job in pipe.jobs.values()]
+    for task in built:
+        # Last on purpose: it runs after the checks that decide, and records why (warmci.why).
+        task["uptodate"].append(why.Probe(ctx.target, ctx.state))
+    if schedule.mode() == "critical-path":
+        schedule.install()
+        built = schedule.prioritize(built, history.durations(ctx.state))
+    yield from built

@@ -1,23 +1,32 @@
-"""The doit reporter: ci.log, results.json and a readable terminal.
+"""The doit reporter: ci.log, results.json, versions.txt and a readable terminal.
 
 Workers write one status file per job (warmci.jobrun); the reporter runs in
-doit's main process, adds what only doit knows (up to date, not run because
-a dependency failed) and writes the run's results.
+doit's main process, adds what only doit knows (up to date, filtered, not
+run because a dependency failed, why a job ran: warmci.why) and writes the
+run's results into STATE/runs/<run-id>/. The format of results.json is
+documented in docs/results.md; bump SCHEMA when it changes incompatibly.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
+import psutil
 from doit.exceptions import UnmetDependency
 
-from warmci import hygiene
+from warmci import critpath, gitinfo, history, hygiene, versions, why
 from warmci.context import Context
+from warmci.sampler import Sampler
+from warmci.terminal import Console, summary
+from warmci.uptodate import inputs_key
 
-SCHEMA = 1
+SCHEMA = 2
+# Statuses that make a run fail.
+BAD = ("failed", "error", "timed-out", "not-run", "cancelled")
 
 
 def make_reporter(ctx: Context) -> type:
@@ -27,27 +36,32 @@ def make_reporter(ctx: Context) -> type:
 
 class WarmciReporter:
     ctx: Context
-    desc = "warmci: ci.log, results.json, per-job logs"
+    desc = "warmci: ci.log, results.json, versions.txt, per-job logs"
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         self.out = outstream
         self.options = options
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, Any] = {}
         self.selected: list[str] = []
+        self.wanted: set[str] = set()
         self.start = time.time()
         self.ci_log: Any = None
         self.errors: list[str] = []
+        self.sha: str | None = None
+        self.branch: str | None = None
+        self.console = Console(outstream)
+        self.sampler = Sampler(on_tick=self.console.tick)
+        self._versions: dict[str, Any] = {}
+        self._versions_thread: threading.Thread | None = None
 
     # -- helpers ---------------------------------------------------------
     def _line(self, word: str, name: str, extra: str = "") -> None:
+        """One ci.log line: `[HH:MM:SS] START|PASS|FAIL|SKIP job[ reason]` (the buckaroo tools parse it)."""
         stamp = time.strftime("%H:%M:%S")
         if self.ci_log is not None:
             self.ci_log.write(f"[{stamp}] {word} {name}{(' ' + extra) if extra else ''}\n")
             self.ci_log.flush()
-
-    def _say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
 
     def _job(self, name: str) -> dict[str, Any]:
         return self.jobs.setdefault(name, {"name": name})
@@ -58,9 +72,30 @@ class WarmciReporter:
                 data = json.load(fh)
         except (OSError, ValueError):
             return {}
-        # A status file from an earlier run of this run id cannot exist; one
-        # older than this run's start is a leftover and is ignored.
+        # A status file older than this run's start is a leftover and is ignored.
         return data if data.get("start", 0) >= self.start - 1 else {}
+
+    def _background(self) -> None:
+        """Start sampling and the versions lookup, once doit's worker processes exist (see warmci.sampler)."""
+        if self.sampler.running:
+            return
+        self.sampler.start()
+        self._versions_thread = threading.Thread(target=self._write_versions, name="warmci-versions", daemon=True)
+        self._versions_thread.start()
+
+    def _write_versions(self) -> None:
+        tools: set[str] = set()
+        pythons: set[str] = set()
+        for task in self.tasks.values():
+            key = inputs_key(task)
+            if key is not None:
+                tools.update(key.tools)
+                if key.python:
+                    pythons.add(key.python)
+        try:
+            self._versions = versions.write(self.ctx, os.path.join(self.ctx.run_dir, "versions.txt"), tools, pythons)
+        except Exception as exc:  # versions are information: never fail the run for them
+            self._versions = {"error": f"{type(exc).__name__}: {exc}"}
 
     # -- doit reporter API ----------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -69,6 +104,7 @@ class WarmciReporter:
         self.ci_log = open(os.path.join(self.ctx.run_dir, "ci.log"), "a")
         self.tasks = tasks
         self.selected = list(selected_tasks)
+        self.sha, self.branch = gitinfo.head(self.ctx.target)
         latest = os.path.join(self.ctx.state, "runs", "latest")
         try:
             if os.path.islink(latest):
@@ -76,47 +112,63 @@ class WarmciReporter:
             os.symlink(self.ctx.run_id, latest)
         except OSError:
             pass
+        self.wanted = _closure(tasks, self.selected)
+        for name in tasks:
+            if name not in self.wanted:
+                self._job(name).update(status="filtered", reason="filtered: not selected in this run")
+                self._line("SKIP", name, "filtered")
 
     def get_status(self, task: Any) -> None:
         pass
 
     def execute_task(self, task: Any) -> None:
+        # In doit's main process, when a worker reports the start: the checks
+        # that decided to run it are done, so warmci.why has its reasons.
+        now = time.time()
         job = self._job(task.name)
-        job.update(status="running", start=time.time())
+        job.update(status="running", start=now, why=why.final(task))
         self._line("START", task.name)
+        self.console.started(task.name, now)
+        self._background()
 
     def add_success(self, task: Any) -> None:
         job = self._job(task.name)
         job.update(self._worker_status(task.name))
-        job.setdefault("status", "passed")
-        if job["status"] == "running":
+        if job.get("status") in (None, "running"):
             job["status"] = "passed"
         job.setdefault("end", time.time())
-        word = "SKIP" if job["status"] == "skipped" else "PASS"
-        self._line(word, task.name, job.get("reason", "") if word == "SKIP" else "")
-        self._say(f"{word:5} {task.name}" + (f"  ({job.get('duration', 0):.1f} s)" if word == "PASS" else
-                                              f"  ({job.get('reason')})"))
+        self.console.finished(task.name)
+        if job["status"] == "skipped":
+            self._line("SKIP", task.name, job.get("reason", ""))
+            self.console.say(f"SKIP  {task.name}  ({job.get('reason')})")
+            return
+        self._line("PASS", task.name)
+        because = f"  because: {why.summary(job['why'], 2)}" if job.get("why") else ""
+        self.console.say(f"PASS  {task.name}  ({job.get('duration', 0):.1f} s){because}")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         job = self._job(task.name)
+        self.console.finished(task.name)
         if isinstance(fail, UnmetDependency):
             job.update(status="not-run", reason=f"dependency failed: {fail.message}")
             self._line("SKIP", task.name, f"dependency failed: {fail.message}")
-            self._say(f"SKIP  {task.name}  (not run: dependency failed: {fail.message})")
+            self.console.say(f"SKIP  {task.name}  (not run: dependency failed: {fail.message})")
             return
         job.update(self._worker_status(task.name))
         if job.get("status") in (None, "running", "passed"):
-            job.update(status="error", reason=fail.get_msg().strip().splitlines()[-1] if fail.get_msg() else "")
+            msg = fail.get_msg().strip().splitlines() if fail.get_msg() else []
+            job.update(status="error", reason=msg[-1] if msg else "")
         job.setdefault("end", time.time())
         self._line("FAIL", task.name)
-        self._say(f"FAIL  {task.name}  ({job['status']}: {job.get('reason', '')})\n      log: "
-                  f"{job.get('log', self.ctx.log_file(task.name))}")
+        self.console.say(f"FAIL  {task.name}  ({job['status']}: {job.get('reason', '')})\n      log: "
+                         f"{job.get('log', self.ctx.log_file(task.name))}")
 
     def skip_uptodate(self, task: Any) -> None:
-        self._job(task.name).update(status="up-to-date", reason="up to date")
+        now = time.time()
+        self._job(task.name).update(status="up-to-date", reason="up to date", start=now, end=now, duration=0.0)
         self._line("SKIP", task.name, "up to date")
         if self.options.get("verbosity", 1) >= 1:
-            self._say(f"--    {task.name}  (up to date)")
+            self.console.say(f"--    {task.name}  (up to date)")
 
     def skip_ignore(self, task: Any) -> None:
         self._job(task.name).update(status="ignored", reason="ignored (doit ignore)")
@@ -124,7 +176,7 @@ class WarmciReporter:
 
     def cleanup_error(self, exception: Any) -> None:
         self.errors.append(str(exception))
-        self._say(str(exception))
+        self.console.say(str(exception))
 
     def runtime_error(self, msg: str) -> None:
         self.errors.append(msg)
@@ -135,23 +187,66 @@ class WarmciReporter:
 
     def complete_run(self) -> None:
         end = time.time()
-        for name in self.selected:
-            if name not in self.jobs:
+        samples = self.sampler.stop()
+        self.console.close()
+        for name in sorted(self.wanted):
+            job = self.jobs.get(name)
+            if job is None:
                 self.jobs[name] = {"name": name, "status": "not-run", "reason": "the run stopped first"}
-        statuses = [j.get("status") for j in self.jobs.values()]
-        bad = [s for s in statuses if s in ("failed", "error", "timed-out", "not-run")]
-        overall = "passed" if not bad and not self.errors else ("error" if "error" in statuses or self.errors
-                                                                 else "failed")
+            elif job.get("status") == "running":
+                job.update(self._worker_status(name))
+                if job.get("status") == "running":
+                    job.update(status="cancelled", reason="the run ended before the job finished")
+        for name, job in self.jobs.items():
+            task = self.tasks.get(name)
+            meta = (getattr(task, "meta", None) or {}).get("warmci", {})
+            job.setdefault("kind", meta.get("kind"))
+            for key in ("start", "end", "duration", "exit_code", "log"):
+                job.setdefault(key, None)
+            job.setdefault("reason", "")
+            job.setdefault("why", [])
+            job["needs"] = list(getattr(task, "task_dep", ()) or ())
+            if "priority" in meta:
+                job["priority"] = meta["priority"]
+        statuses = [str(j.get("status")) for j in self.jobs.values()]
+        if "cancelled" in statuses:
+            overall = "cancelled"
+        elif "error" in statuses or self.errors:
+            overall = "error"
+        elif any(s in BAD for s in statuses):
+            overall = "failed"
+        else:
+            overall = "passed"
+        if self._versions_thread is None:
+            self._write_versions()  # nothing ran: all cached, no thread needed
+        else:
+            self._versions_thread.join()
+        counts: dict[str, int] = {}
+        for s in statuses:
+            counts[s] = counts.get(s, 0) + 1
+        ran = [j for j in self.jobs.values() if j.get("status") in critpath.RAN and j.get("duration") is not None]
         results = {
             "schema": SCHEMA,
             "run_id": self.ctx.run_id,
             "target": self.ctx.target,
             "pipeline": self.ctx.pipeline,
+            "state": self.ctx.state,
+            "sha": self.sha,
+            "branch": self.branch,
+            "argv": sys.argv[1:],
+            "order": "critical-path" if any("priority" in j for j in self.jobs.values()) else "definition",
             "start": self.start,
             "end": end,
             "duration": round(end - self.start, 3),
             "status": overall,
+            "counts": counts,
+            "job_seconds": round(sum(j["duration"] for j in ran), 3),
+            "critical_path": critpath.of_run(self.jobs, self.start, end),
             "jobs": self.jobs,
+            "versions": self._versions,
+            "resources": {"interval": self.sampler.interval, "cpu_count": psutil.cpu_count(),
+                          "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
+                          "samples": samples},
             "errors": self.errors,
         }
         path = os.path.join(self.ctx.run_dir, "results.json")
@@ -159,12 +254,26 @@ class WarmciReporter:
         with open(tmp, "w") as fh:
             json.dump(results, fh, indent=1, sort_keys=True)
         os.replace(tmp, path)
-        counts: dict[str, int] = {}
-        for s in statuses:
-            counts[str(s)] = counts.get(str(s), 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        self._say(f"warmci: {overall.upper()} in {end - self.start:.1f} s: {summary}\n"
-                  f"warmci: results {path}")
+        try:
+            history.record(self.ctx.state, self.ctx.run_id, self.jobs)
+        except OSError as exc:
+            sys.stderr.write(f"warmci: could not update {history.path(self.ctx.state)}: {exc}\n")
+        for line in summary(results):
+            self.console.say(line)
+        self.console.say(f"warmci: results {path}")
         if self.ci_log is not None:
             self.ci_log.close()
         hygiene.end_run(self.ctx)
+
+
+def _closure(tasks: dict[str, Any], selected: list[str]) -> set[str]:
+    """The selected tasks and everything they need: what this run may execute."""
+    out: set[str] = set()
+    todo = list(selected)
+    while todo:
+        name = todo.pop()
+        if name in out or name not in tasks:
+            continue
+        out.add(name)
+        todo += list(tasks[name].task_dep) + list(getattr(tasks[name], "setup_tasks", ()))
+    return out

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 
 from warmci import interpreters
 
@@ -76,9 +77,16 @@ class VersionCache:
         if not self._dirty or self._data is None:
             return
         os.makedirs(os.path.dirname(self.cache_file), exist_ok=True)
-        tmp = f"{self.cache_file}.{os.getpid()}.tmp"
+        # Merge with what another cache object (the reporter's versions.txt thread)
+        # saved meanwhile; entries are keyed by executable stat, so either is valid.
+        try:
+            with open(self.cache_file) as fh:
+                merged = {**json.load(fh), **self._data}
+        except (OSError, ValueError):
+            merged = dict(self._data)
+        tmp = f"{self.cache_file}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as fh:
-            json.dump(self._data, fh, indent=1, sort_keys=True)
+            json.dump(merged, fh, indent=1, sort_keys=True)
         os.replace(tmp, self.cache_file)
         self._dirty = False
 

@@ -31,6 +31,7 @@ class InputsKey:
                  python: str | None, env_names: tuple[str, ...], always: bool = False) -> None:
         self.ctx, self.entry, self.tools, self.python = ctx, entry, tools, python
         self.env_names, self.always = env_names, always
+        self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.why
         self.changes: list[str] = []
 
     def __repr__(self) -> str:
@@ -51,29 +52,45 @@ class InputsKey:
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         now = self.current()
         task.value_savers.append(lambda: {KEY: now})
-        self.changes = changed_keys(values.get(KEY), now)
+        self.diff = changed_entries(values.get(KEY), now)
+        forced = None
         if self.always:
-            self.changes.append("always runs")
-            return False
-        if self.python and interpreters.find(self.python) is None:
-            self.changes.append(f"Python {self.python} is not installed: checked again every run")
-            return False
-        return values.get(KEY) == now
+            forced = {"kind": "always", "name": "always", "text": "always runs"}
+        elif self.python and interpreters.find(self.python) is None:
+            forced = {"kind": "python", "name": f"python{self.python}",
+                      "text": f"Python {self.python} is not installed: checked again every run"}
+        if forced:
+            self.diff.append(forced)
+        self.changes = [d["text"] for d in self.diff]
+        return forced is None and values.get(KEY) == now
 
 
-def changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
-    """Names of the key entries that differ: 'tools.node', 'env.CI', 'config', ..."""
+# Key part -> the `kind` warmci.why reports for it.
+_KINDS = {"tools": "tool", "env": "env", "python": "python", "config": "config"}
+
+
+def changed_entries(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The key entries that differ, as {kind, name, old, new, text}; [{kind: first-run}] without an old key."""
     if old is None:
-        return ["first run"]
-    out = []
+        return [{"kind": "first-run", "name": "", "text": "first run"}]
+    out: list[dict[str, Any]] = []
     for part in sorted(set(old) | set(new)):
         a, b = old.get(part), new.get(part)
+        kind = _KINDS.get(part, part)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+            out += [{"kind": kind, "name": k, "old": a.get(k), "new": b.get(k),
+                     "text": f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}"}
                     for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b and part == "config":
+            out.append({"kind": "config", "name": "config", "text": "config: its pipeline entry changed"})
         elif a != b:
-            out.append(part if part == "config" else f"{part}: {a!r} -> {b!r}")
+            out.append({"kind": kind, "name": part, "old": a, "new": b, "text": f"{part}: {a!r} -> {b!r}"})
     return out
+
+
+def inputs_key(task: Any) -> InputsKey | None:
+    """The job's InputsKey among a doit task's uptodate checks."""
+    return next((u for u, _, _ in getattr(task, "uptodate", ()) if isinstance(u, InputsKey)), None)
 
 
 class VenvIntact:
@@ -81,8 +98,16 @@ class VenvIntact:
 
     def __init__(self, venv: str) -> None:
         self.venv = venv
+        self.last: bool | None = None
+
+    def describe(self) -> str:
+        return f"the venv {self.venv} is missing or broken"
 
     def __call__(self) -> bool:
+        self.last = self._intact()  # warmci.why reads the last result instead of checking again
+        return self.last
+
+    def _intact(self) -> bool:
         python = os.path.join(self.venv, "bin", "python")
         if not (os.path.exists(python) and os.path.isfile(os.path.join(self.venv, "pyvenv.cfg"))):
             return False
@@ -98,9 +123,14 @@ class PathExists:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.last: bool | None = None
+
+    def describe(self) -> str:
+        return f"{self.path} is gone"
 
     def __call__(self) -> bool:
-        return os.path.exists(self.path)
+        self.last = os.path.exists(self.path)
+        return self.last
 
 
 class ArtifactsIntact:
@@ -108,8 +138,16 @@ class ArtifactsIntact:
 
     def __init__(self, manifest: str, directory: str) -> None:
         self.manifest, self.directory = manifest, directory
+        self.last: bool | None = None
+
+    def describe(self) -> str:
+        return f"the artifacts listed in {self.manifest} are missing or changed"
 
     def __call__(self) -> bool:
+        self.last = self._intact()
+        return self.last
+
+    def _intact(self) -> bool:
         try:
             with open(self.manifest) as fh:
                 listed = json.load(fh)["files"]

@@ -1,0 +1,82 @@
+"""Critical paths: the one a finished run had, and the one a scheduler should expect.
+
+`remaining` plans: each job's longest path to the end of the run, from the
+durations earlier runs recorded. `of_run` looks back: the chain of jobs
+that decided a finished run's wall time, each with the time it waited
+before it started (for its dependency, or for a free worker).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from graphlib import TopologicalSorter
+from typing import Any
+
+# Statuses of jobs whose command ran (up-to-date, filtered and not-run jobs took no time).
+RAN = ("passed", "failed", "error", "timed-out", "skipped", "cancelled")
+
+
+def remaining(needs: Mapping[str, Iterable[str]], durations: Mapping[str, float],
+              default: float) -> dict[str, float]:
+    """job -> its duration plus the longest remaining path among the jobs that need it."""
+    dependents: dict[str, list[str]] = {n: [] for n in needs}
+    for name, deps in needs.items():
+        for dep in deps:
+            if dep in dependents:
+                dependents[dep].append(name)
+    out: dict[str, float] = {}
+    # Visit a job after every job that needs it.
+    for name in TopologicalSorter({n: dependents[n] for n in needs}).static_order():
+        tail = max((out[d] for d in dependents[name]), default=0.0)
+        out[name] = durations.get(name, default) + tail
+    return out
+
+
+def of_run(jobs: Mapping[str, Mapping[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """The critical path of a finished run, from results.json's jobs (each with status, start, end, needs).
+
+    Walks back from the job that ended last, each time to the job it needed
+    (directly, or through jobs that did not run) that ended last. `wait` is
+    the gap before each job; the path's durations and waits plus the tail
+    after the last job add up to the wall time.
+    """
+    ran = {n: j for n, j in jobs.items() if j.get("status") in RAN
+           and isinstance(j.get("start"), (int, float)) and isinstance(j.get("end"), (int, float))}
+    wall = max(end - start, 0.0)
+    if not ran:
+        return {"jobs": [], "duration": 0.0, "wait": round(wall, 3), "wall": round(wall, 3)}
+    chain = [max(ran, key=lambda n: ran[n]["end"])]
+    while True:
+        cur = ran[chain[-1]]
+        # 50 ms of slack: a job's start is stamped by its worker, its dependency's end by another.
+        before = [n for n in _ran_ancestors(chain[-1], jobs, ran) if ran[n]["end"] <= cur["start"] + 0.05]
+        if not before:
+            break
+        chain.append(max(before, key=lambda n: ran[n]["end"]))
+    chain.reverse()
+    entries, prev_end = [], start
+    for name in chain:
+        j = ran[name]
+        dur = j["end"] - j["start"]
+        entries.append({"job": name, "start": j["start"], "end": j["end"], "duration": round(dur, 3),
+                        "wait": round(max(j["start"] - prev_end, 0.0), 3),
+                        "share": round(dur / wall, 4) if wall else 0.0})
+        prev_end = j["end"]
+    busy = sum(e["duration"] for e in entries)
+    return {"jobs": entries, "duration": round(busy, 3), "wait": round(max(wall - busy, 0.0), 3),
+            "wall": round(wall, 3)}
+
+
+def _ran_ancestors(name: str, jobs: Mapping[str, Mapping[str, Any]], ran: Mapping[str, Any]) -> set[str]:
+    """Jobs `name` needs that ran, looking through needed jobs that did not run."""
+    out: set[str] = set()
+    todo, seen = list(jobs.get(name, {}).get("needs", ())), set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in ran:
+            out.add(n)
+        else:
+            todo += list(jobs.get(n, {}).get("needs", ()))
+    return out

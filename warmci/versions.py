@@ -1,0 +1,86 @@
+"""versions.txt: what a run ran with.
+
+Tool versions come from the same stat-keyed cache as the skip keys
+(warmci.toolversions), so only a changed executable costs a `--version`.
+Python packages are read from the dist-info directory names of the runner's
+and the target's venvs: no interpreter is started.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from warmci import toolversions
+from warmci.context import Context
+
+# Always reported, whether or not a job keys on them.
+TOOLS = ("node", "pnpm", "uv", "ruff", "chromium", "git")
+RUNNER_PACKAGES = ("doit", "psutil", "requests", "matplotlib")
+
+
+def collect(ctx: Context, tools: Iterable[str] = (), pythons: Iterable[str] = ()) -> dict[str, Any]:
+    """{"tools": {name: version}, "paths": {name: executable}, "packages": {env: {dist: version}}}."""
+    cache = toolversions.VersionCache(ctx.tool_cache)
+    names = [f"python{v}" for v in sorted(set(pythons))] + list(dict.fromkeys([*TOOLS, *tools]))
+    found: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    for name in names:
+        exe = toolversions.executable(name)
+        found[name] = cache.version(name)
+        if exe:
+            paths[name] = os.path.realpath(exe)
+    packages: dict[str, dict[str, str]] = {"runner": {}}
+    for dist in RUNNER_PACKAGES:
+        try:
+            packages["runner"][dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            packages["runner"][dist] = "not installed"
+    venvs = os.path.join(ctx.state, "venvs")
+    for name in sorted(os.listdir(venvs)) if os.path.isdir(venvs) else ():
+        packages[f"venv {name}"] = venv_packages(os.path.join(venvs, name))
+    return {"tools": found, "paths": paths, "packages": packages}
+
+
+def venv_packages(venv: str) -> dict[str, str]:
+    """dist -> version from `lib/pythonX.Y/site-packages/NAME-VERSION.dist-info`."""
+    out: dict[str, str] = {}
+    lib = os.path.join(venv, "lib")
+    try:
+        pys = os.listdir(lib)
+    except OSError:
+        return out
+    for py in pys:
+        site = os.path.join(lib, py, "site-packages")
+        try:
+            entries = os.listdir(site)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".dist-info") and "-" in entry:
+                dist, version = entry[: -len(".dist-info")].rsplit("-", 1)
+                out[dist.replace("_", "-").lower()] = version
+    return dict(sorted(out.items()))
+
+
+def render(ctx: Context, data: dict[str, Any]) -> str:
+    lines = [f"# warmci run {ctx.run_id}, {time.strftime('%Y-%m-%d %H:%M:%S %z')}", "", "[tools]"]
+    width = max((len(n) for n in data["tools"]), default=0)
+    for name, version in data["tools"].items():
+        where = data["paths"].get(name)
+        lines.append(f"{name:<{width}}  {version}" + (f"  ({where})" if where else ""))
+    for env, dists in data["packages"].items():
+        lines += ["", f"[{env}]"] + [f"{d}=={v}" for d, v in dists.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write(ctx: Context, path: str, tools: Iterable[str] = (), pythons: Iterable[str] = ()) -> dict[str, str]:
+    """Write versions.txt; return the tool versions (results.json keeps those)."""
+    data = collect(ctx, tools, pythons)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(render(ctx, data))
+    os.replace(tmp, path)
+    return data["tools"]
