@@ -165,25 +165,30 @@ def _deadline_passed() -> None:
 
 def snapshot(ctx: Context, when: str) -> None:
     """Record warmci's processes (token holders) and the ports they listen on."""
-    lines = []
-    ports_by_pid: dict[int, list[int]] = {}
-    try:
-        for c in psutil.net_connections(kind="tcp"):
-            if c.status == psutil.CONN_LISTEN and c.pid:
-                ports_by_pid.setdefault(c.pid, []).append(c.laddr.port)
-    except psutil.Error:
-        pass
+    found: list[psutil.Process] = []
     for p in psutil.process_iter():
         try:
-            token = p.environ().get(proc.TOKEN_VAR)
-            if not token or p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            lines.append(f"  pid {p.pid} job {p.environ().get('WARMCI_JOB', '?')} run "
-                         f"{p.environ().get('WARMCI_RUN', '?')} ports {sorted(ports_by_pid.get(p.pid, []))}: "
-                         f"{' '.join(p.cmdline())[:160]}")
+            if proc.TOKEN_VAR in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    ports_by_pid: dict[int, list[int]] = {}
+    if found:  # the socket table costs ~10 ms: read it only when there is something to report
+        try:
+            for c in psutil.net_connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN and c.pid:
+                    ports_by_pid.setdefault(c.pid, []).append(c.laddr.port)
+        except psutil.Error:
+            pass
+    lines = []
+    for p in found:
+        try:
+            env = p.environ()
+            lines.append(f"  pid {p.pid} job {env.get('WARMCI_JOB', '?')} run {env.get('WARMCI_RUN', '?')} "
+                         f"ports {sorted(ports_by_pid.get(p.pid, []))}: {' '.join(p.cmdline())[:160]}")
         except psutil.Error:
             continue
     log(ctx, f"snapshot {when}: {len(lines)} warmci processes")
-    for line in lines:
+    if lines:
         with open(ctx.run_log, "a") as fh:
-            fh.write(line + "\n")
+            fh.write("\n".join(lines) + "\n")
