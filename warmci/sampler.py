@@ -31,6 +31,7 @@ class Sampler:
         if self._thread is not None:
             return
         psutil.cpu_percent(interval=None)  # the first reading only sets the baseline
+        self.sample()  # memory now; CPU reads 0 until the next sample (no time has passed to measure)
         self._thread = threading.Thread(target=self._loop, name="warmci-sampler", daemon=True)
         self._thread.start()
 
@@ -39,6 +40,7 @@ class Sampler:
             self._stop.set()
             self._thread.join(timeout=5)
             self._thread = None
+            self.sample()  # the tail of a run shorter than one interval still shows
         return self.samples
 
     def _loop(self) -> None:

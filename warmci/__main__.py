@@ -1,0 +1,4 @@
+"""python -m warmci: see warmci.cli."""
+from warmci.cli import main
+
+raise SystemExit(main())
