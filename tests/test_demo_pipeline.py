@@ -5,6 +5,7 @@ proves the pipeline is warm again before the next one starts.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -68,10 +69,30 @@ def test_cold_run_passes_every_job(demo: Demo) -> None:
     assert demo.cold.results and demo.cold.results["status"] == "passed"
 
 
+def test_cold_run_results_explain_themselves(demo: Demo, tmp_path: Path) -> None:
+    r = demo.cold.results
+    assert r is not None
+    assert all(j["why"][0]["kind"] == "first-run" for j in r["jobs"].values())
+    versions = (demo.state / "runs" / r["run_id"] / "versions.txt").read_text()
+    for tool in ("python3.11", "python3.12", "python3.13", "node", "pnpm", "uv", "ruff", "chromium"):
+        assert re.search(rf"^{re.escape(tool)} +\S", versions, re.M), (tool, versions)
+    assert "[venv py3.13]" in versions and "pytest==" in versions
+    assert len(r["resources"]["samples"]) >= 4
+    cp = r["critical_path"]
+    assert cp["jobs"][-1]["end"] == max(j["end"] for j in r["jobs"].values())
+    assert cp["duration"] + cp["wait"] == pytest.approx(r["duration"], abs=0.01)
+    # The chart of this real run.
+    png = tmp_path / "demo-gantt.png"
+    p = subprocess.run([sys.executable, "-m", "warmci", "gantt", str(demo.state / "runs" / r["run_id"]),
+                        "-o", str(png)], cwd=RUNNER, capture_output=True, text=True)
+    assert p.returncode == 0 and png.read_bytes()[:4] == b"\x89PNG", p.stderr
+
+
 def test_warm_rerun_executes_nothing_and_says_up_to_date(demo: Demo) -> None:
     run = demo.run()
     assert run.rc == 0 and run.executed == set() and run.uptodate == ALL, run
     assert all(f"{job}  (up to date)" in run.out for job in ALL)
+    assert run.results and {j["reason"] for j in run.results["jobs"].values()} == {"up to date"}
 
 
 def test_python_source_change_reruns_python_jobs_not_js(demo: Demo) -> None:
@@ -80,6 +101,12 @@ def test_python_source_change_reruns_python_jobs_not_js(demo: Demo) -> None:
     run = demo.run()
     assert run.rc == 0, run
     assert run.executed == {"lint-python", *PYTEST_JOBS, *DOWNSTREAM_OF_WHEEL}, run
+    assert run.results
+    for job in ("lint-python", *PYTEST_JOBS, "build-wheel"):
+        assert [(w["kind"], w["name"]) for w in run.results["jobs"][job]["why"]] == [
+            ("file", "src/demo_app/table.py")], job
+    assert {(w["kind"], w.get("job")) for w in run.results["jobs"]["smoke-test"]["why"]} == {
+        ("upstream", "build-wheel")}
     demo.change("src/demo_app/table.py", old)
     assert demo.run().executed == {"lint-python", *PYTEST_JOBS, *DOWNSTREAM_OF_WHEEL}
     demo.assert_warm()
@@ -114,6 +141,9 @@ def test_js_lockfile_change_reinstalls_js_only(demo: Demo) -> None:
     assert run.rc == 0, run
     # build-js reruns and writes an identical bundle, so the wheel and smoke test stay up to date.
     assert run.executed == {"install-js-deps", "build-js", "test-js", "playwright-app"}, run
+    assert run.results
+    for job in ("install-js-deps", "build-js", "test-js", "playwright-app"):
+        assert ("lockfile", rel) in {(w["kind"], w["name"]) for w in run.results["jobs"][job]["why"]}, job
     demo.change(rel, old)
     demo.run()
     demo.assert_warm()

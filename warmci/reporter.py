@@ -52,7 +52,7 @@ class WarmciReporter:
         self.branch: str | None = None
         self.console = Console(outstream)
         self.sampler = Sampler(on_tick=self.console.tick)
-        self._versions: dict[str, Any] = {}
+        self._tools: dict[str, dict[str, str]] = {"tools": {}, "paths": {}}
         self._versions_thread: threading.Thread | None = None
 
     # -- helpers ---------------------------------------------------------
@@ -76,26 +76,37 @@ class WarmciReporter:
         return data if data.get("start", 0) >= self.start - 1 else {}
 
     def _background(self) -> None:
-        """Start sampling and the versions lookup, once doit's worker processes exist (see warmci.sampler)."""
+        """Start sampling and the tool versions lookup, once doit's worker processes exist (see warmci.sampler)."""
         if self.sampler.running:
             return
         self.sampler.start()
-        self._versions_thread = threading.Thread(target=self._write_versions, name="warmci-versions", daemon=True)
+        self._versions_thread = threading.Thread(target=self._find_tools, name="warmci-versions", daemon=True)
         self._versions_thread.start()
 
-    def _write_versions(self) -> None:
-        tools: set[str] = set()
+    def _find_tools(self) -> None:
+        names: set[str] = set()
         pythons: set[str] = set()
         for task in self.tasks.values():
             key = inputs_key(task)
             if key is not None:
-                tools.update(key.tools)
+                names.update(key.tools)
                 if key.python:
                     pythons.add(key.python)
         try:
-            self._versions = versions.write(self.ctx, os.path.join(self.ctx.run_dir, "versions.txt"), tools, pythons)
+            self._tools = versions.tools(self.ctx, names, pythons)
         except Exception as exc:  # versions are information: never fail the run for them
-            self._versions = {"error": f"{type(exc).__name__}: {exc}"}
+            self._tools = {"tools": {"error": f"{type(exc).__name__}: {exc}"}, "paths": {}}
+
+    def _write_versions(self) -> dict[str, str]:
+        if self._versions_thread is None:
+            self._find_tools()  # nothing ran: every version is cached, no thread needed
+        else:
+            self._versions_thread.join()
+        try:
+            versions.write(self.ctx, os.path.join(self.ctx.run_dir, "versions.txt"), self._tools)
+        except OSError as exc:
+            self.errors.append(f"could not write versions.txt: {exc}")
+        return self._tools["tools"]
 
     # -- doit reporter API ----------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -217,10 +228,7 @@ class WarmciReporter:
             overall = "failed"
         else:
             overall = "passed"
-        if self._versions_thread is None:
-            self._write_versions()  # nothing ran: all cached, no thread needed
-        else:
-            self._versions_thread.join()
+        tool_versions = self._write_versions()
         counts: dict[str, int] = {}
         for s in statuses:
             counts[s] = counts.get(s, 0) + 1
@@ -243,7 +251,7 @@ class WarmciReporter:
             "job_seconds": round(sum(j["duration"] for j in ran), 3),
             "critical_path": critpath.of_run(self.jobs, self.start, end),
             "jobs": self.jobs,
-            "versions": self._versions,
+            "versions": tool_versions,
             "resources": {"interval": self.sampler.interval, "cpu_count": psutil.cpu_count(),
                           "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
                           "samples": samples},

@@ -11,7 +11,6 @@ import importlib.metadata
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from warmci import toolversions
 from warmci.context import Context
@@ -21,10 +20,10 @@ TOOLS = ("node", "pnpm", "uv", "ruff", "chromium", "git")
 RUNNER_PACKAGES = ("doit", "psutil", "requests", "matplotlib")
 
 
-def collect(ctx: Context, tools: Iterable[str] = (), pythons: Iterable[str] = ()) -> dict[str, Any]:
-    """{"tools": {name: version}, "paths": {name: executable}, "packages": {env: {dist: version}}}."""
+def tools(ctx: Context, extra: Iterable[str] = (), pythons: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """{"tools": {name: version}, "paths": {name: executable}} (may run `--version`: call off the main thread)."""
     cache = toolversions.VersionCache(ctx.tool_cache)
-    names = [f"python{v}" for v in sorted(set(pythons))] + list(dict.fromkeys([*TOOLS, *tools]))
+    names = [f"python{v}" for v in sorted(set(pythons))] + list(dict.fromkeys([*TOOLS, *extra]))
     found: dict[str, str] = {}
     paths: dict[str, str] = {}
     for name in names:
@@ -32,16 +31,21 @@ def collect(ctx: Context, tools: Iterable[str] = (), pythons: Iterable[str] = ()
         found[name] = cache.version(name)
         if exe:
             paths[name] = os.path.realpath(exe)
-    packages: dict[str, dict[str, str]] = {"runner": {}}
+    return {"tools": found, "paths": paths}
+
+
+def packages(ctx: Context) -> dict[str, dict[str, str]]:
+    """env -> {dist: version} for the runner and each venv in the state dir (as they are at the end of the run)."""
+    out: dict[str, dict[str, str]] = {"runner": {}}
     for dist in RUNNER_PACKAGES:
         try:
-            packages["runner"][dist] = importlib.metadata.version(dist)
+            out["runner"][dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
-            packages["runner"][dist] = "not installed"
+            out["runner"][dist] = "not installed"
     venvs = os.path.join(ctx.state, "venvs")
     for name in sorted(os.listdir(venvs)) if os.path.isdir(venvs) else ():
-        packages[f"venv {name}"] = venv_packages(os.path.join(venvs, name))
-    return {"tools": found, "paths": paths, "packages": packages}
+        out[f"venv {name}"] = venv_packages(os.path.join(venvs, name))
+    return out
 
 
 def venv_packages(venv: str) -> dict[str, str]:
@@ -65,22 +69,20 @@ def venv_packages(venv: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def render(ctx: Context, data: dict[str, Any]) -> str:
+def render(ctx: Context, found: dict[str, dict[str, str]], dists: dict[str, dict[str, str]]) -> str:
     lines = [f"# warmci run {ctx.run_id}, {time.strftime('%Y-%m-%d %H:%M:%S %z')}", "", "[tools]"]
-    width = max((len(n) for n in data["tools"]), default=0)
-    for name, version in data["tools"].items():
-        where = data["paths"].get(name)
+    width = max((len(n) for n in found["tools"]), default=0)
+    for name, version in found["tools"].items():
+        where = found["paths"].get(name)
         lines.append(f"{name:<{width}}  {version}" + (f"  ({where})" if where else ""))
-    for env, dists in data["packages"].items():
-        lines += ["", f"[{env}]"] + [f"{d}=={v}" for d, v in dists.items()]
+    for env, pkgs in dists.items():
+        lines += ["", f"[{env}]"] + [f"{d}=={v}" for d, v in pkgs.items()]
     return "\n".join(lines) + "\n"
 
 
-def write(ctx: Context, path: str, tools: Iterable[str] = (), pythons: Iterable[str] = ()) -> dict[str, str]:
-    """Write versions.txt; return the tool versions (results.json keeps those)."""
-    data = collect(ctx, tools, pythons)
+def write(ctx: Context, path: str, found: dict[str, dict[str, str]]) -> None:
+    """Write versions.txt from the tools found earlier and the packages installed now."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as fh:
-        fh.write(render(ctx, data))
+        fh.write(render(ctx, found, packages(ctx)))
     os.replace(tmp, path)
-    return data["tools"]
