@@ -135,8 +135,9 @@ def _file_reason(path: str, change: str, task: Any, tasks: Mapping[str, Any], ta
     if path in meta.get("lockfiles", ()):
         return {"kind": "lockfile", "name": name, "change": change, "text": f"lockfile {name} {change}"}
     if producer and producer != task.name:
+        short = name if not os.path.isabs(name) else os.path.basename(name)
         return {"kind": "upstream", "name": name, "job": producer, "change": change,
-                "text": f"output of {producer} {os.path.basename(path)} {change}"}
+                "text": f"output {short} of {producer} {change}"}
     return {"kind": "file", "name": name, "change": change, "text": f"{name} {change}"}
 
 
