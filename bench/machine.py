@@ -52,6 +52,16 @@ def load() -> list[float] | None:
         return None
 
 
+def processes() -> int | None:
+    """How many processes exist: warmci's run-start and run-end snapshots look at each of them."""
+    try:
+        import psutil
+
+        return len(psutil.pids())
+    except Exception:
+        return None
+
+
 def runner_revision() -> dict[str, Any]:
     """The runner's commit and how many paths differed from it (other engineers edit the tree)."""
     def git(*args: str) -> str:
@@ -73,6 +83,7 @@ def describe() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "memory_mb": _memory_mb(),
         "loadavg_at_start": load(),
+        "processes_at_start": processes(),
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
         "doit": ".".join(str(p) for p in doit.__version__) if isinstance(doit.__version__, tuple)

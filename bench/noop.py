@@ -129,8 +129,9 @@ def merge_phases(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def importtime(d: Doit, top: int = 12) -> list[dict[str, Any]]:
-    """The biggest top-level imports of a no-op (`python -X importtime`), cumulative microseconds."""
+def importtime(d: Doit, top: int = 12) -> dict[str, Any]:
+    """What a no-op imports (`python -X importtime`): the biggest top-level imports (cumulative)
+    and the modules that cost the most themselves (self), in milliseconds."""
     cmd = [python(), "-X", "importtime", "-m", "doit"] + d.args()
     res = timed(cmd, cwd=RUNNER, env=clean_env({"WARMCI_RUN_ID": f"bench-importtime-{os.getpid()}"}))
     rows = []
@@ -141,11 +142,13 @@ def importtime(d: Doit, top: int = 12) -> list[dict[str, Any]]:
         if len(parts) != 3 or not parts[0].strip().isdigit():
             continue  # the header line
         self_us, cum_us, name = parts
-        if len(name) - len(name.lstrip()) > 1:  # nested under another import: keep top-level ones
-            continue
-        rows.append({"module": name.strip(), "cumulative_ms": round(int(cum_us) / 1000, 2),
-                     "self_ms": round(int(self_us) / 1000, 2)})
-    rows.sort(key=lambda r: -r["cumulative_ms"])
-    total = round(sum(r["cumulative_ms"] for r in rows), 1)
-    return [{"module": "(all top-level imports)", "cumulative_ms": total, "self_ms": None}] + rows[:top]
-
+        rows.append({"module": name.strip(), "top_level": len(name) - len(name.lstrip()) <= 1,
+                     "cumulative_ms": round(int(cum_us) / 1000, 2), "self_ms": round(int(self_us) / 1000, 2)})
+    tops = sorted((r for r in rows if r["top_level"]), key=lambda r: -r["cumulative_ms"])
+    return {
+        "total_ms": round(sum(r["cumulative_ms"] for r in tops), 1),
+        "modules": len(rows),
+        "top_level": [{k: r[k] for k in ("module", "cumulative_ms")} for r in tops[:top]],
+        "heaviest_self": [{k: r[k] for k in ("module", "self_ms")}
+                          for r in sorted(rows, key=lambda r: -r["self_ms"])[:top]],
+    }

@@ -51,7 +51,8 @@ def markdown(d: dict[str, Any]) -> str:
     out += [f"- command: `{d.get('command')}` (took {d.get('duration_s')} s)",
             f"- target: {t.get('kind')} ({t.get('source', '')}), {t.get('jobs')} jobs, {t.get('workers')} workers",
             f"- machine: {m.get('cpu_model')}, {m.get('nproc')} cpus, {m.get('memory_mb')} MB; "
-            f"load {m.get('loadavg_at_start')} → {m.get('loadavg_at_end')}; `{m.get('uname')}`",
+            f"load {m.get('loadavg_at_start')} → {m.get('loadavg_at_end')}, {m.get('processes_at_start')} processes; "
+            f"`{m.get('uname')}`",
             f"- versions: python {m.get('python')}, doit {m.get('doit')}, {m.get('uv')}, node {m.get('node')}, "
             f"pnpm {m.get('pnpm')}; runner {str((m.get('runner') or {}).get('commit'))[:10]} "
             f"(+{(m.get('runner') or {}).get('dirty_paths')} uncommitted paths)",
@@ -143,10 +144,13 @@ def _breakdown(d: dict[str, Any]) -> list[str]:
     for p in b.get("phases", []):
         indent = "&nbsp;&nbsp;&nbsp;&nbsp;↳ " if p.get("parent") else ""
         out.append(f"| {indent}{p['label']} ({p['calls']}×) | {_s(p['median_s'], 'ms', 3)} |")
-    imports = b.get("imports") or []
-    if imports:
-        out += ["", "Top-level imports (`-X importtime`, cumulative): " + ", ".join(
-            f"{r['module']} {r['cumulative_ms']:.1f} ms" for r in imports[:9])]
+    imports = b.get("imports") or {}
+    if imports.get("top_level"):
+        out += ["", f"Imports (`-X importtime`): {imports['modules']} modules, {imports['total_ms']:.1f} ms in all. "
+                "Biggest top-level (cumulative): " + ", ".join(
+                    f"{r['module']} {r['cumulative_ms']:.1f} ms" for r in imports["top_level"][:8])
+                + ". Most costly by themselves: " + ", ".join(
+                    f"{r['module']} {r['self_ms']:.1f} ms" for r in imports["heaviest_self"][:8]) + "."]
     top = b.get("cprofile_top") or []
     if top:
         out += ["", "Most own time under cProfile (inflated by profiling; for ranking only): " + ", ".join(

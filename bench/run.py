@@ -91,6 +91,7 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[str, Path, Path | Non
 def section(s: Session, name: str, fn: Callable[[], Any]) -> Any:
     """One section; an error in it is recorded and the others still run."""
     t0 = time.perf_counter()
+    load_before = machine.load()
     try:
         out = fn()
     except Exception:
@@ -98,6 +99,7 @@ def section(s: Session, name: str, fn: Callable[[], Any]) -> Any:
         out = {"error": traceback.format_exc()}
     if isinstance(out, dict):
         out["section_s"] = round(time.perf_counter() - t0, 1)
+        out["loadavg"] = [load_before, machine.load()]  # the machine is shared and noisy: say how noisy
     return out
 
 
