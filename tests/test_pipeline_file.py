@@ -119,3 +119,32 @@ deselect = ["tests/b.py::test_x"]
     assert bulk.cmd[-4:] == ("-n", "auto", "-m", "not slow_timing")
     assert marker.cmd[-2:] == ("-m", "slow_timing") and "-n" not in marker.cmd
     assert marker.ok_exit == (0, 5) and bulk.ok_exit == (0,)
+
+
+def test_pytest_mark_restricts_both_runs_and_minus_m_in_args_is_refused(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, MINIMAL + """
+[jobs.t]
+kind = "pytest"
+python = "3.11"
+mark = "not slow"
+timing_marker = "timing_dependent"
+""")
+    bulk, timing = pipe.jobs["t"].steps
+    assert bulk.cmd[-2:] == ("-m", "(not slow) and not timing_dependent")
+    assert timing.cmd[-2:] == ("-m", "(not slow) and timing_dependent") and timing.ok_exit == (0, 5)
+    err = error_of(tmp_path, MINIMAL + '[jobs.t]\nkind = "pytest"\npython = "3.11"\nargs = ["-m", "not slow"]\n')
+    assert err.key == "jobs.t.args" and "mark" in str(err)
+
+
+def test_after_sync_commands_target_the_venv_not_the_base_interpreter(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, MINIMAL.replace(
+        'versions = ["3.11", "3.13"]', 'versions = ["3.11", "3.13"]\nafter_sync = [["uv", "pip", "install", "x"]]'))
+    sync, after = pipe.jobs["install-python-deps-3.11"].steps
+    assert sync.env == () and dict(after.env) == {"UV_PYTHON": "{venv}/bin/python"}
+
+
+def test_runner_placeholder_and_escaped_braces(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, '[jobs.a]\ncmd = ["python", "{runner}/x.py", "--out={{out}}"]\n')
+    assert pipe.jobs["a"].steps[0].cmd == ("python", "{runner}/x.py", "--out={{out}}")
+    err = error_of(tmp_path, '[jobs.a]\ncmd = ["cp", "x", "{out}"]\n')
+    assert err.key == "jobs.a.steps[0].cmd" and "only defined for kind = \"wheel\"" in str(err)

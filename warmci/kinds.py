@@ -25,11 +25,16 @@ def _read_pytest(t: _Table, job: Job) -> None:
     if isinstance(xdist, str) and xdist != "auto":
         raise t.fail("xdist", f"expected a number of workers or \"auto\", got {xdist!r}")
     marker = t.get("timing_marker", str, "")
+    mark = t.get("mark", str, "")
     ignore = t.strings("ignore")
     deselect = t.strings("deselect")
     if "cmd" in t.data or "steps" in t.data:
         raise t.fail("cmd", "a pytest job builds its own commands; use args, xdist, timing_marker, ignore, deselect")
-    job.options = {"args": args, "xdist": xdist, "timing_marker": marker, "ignore": ignore, "deselect": deselect}
+    if "-m" in args or any(a.startswith("-m") and len(a) > 2 and not a.startswith("--") for a in args):
+        raise t.fail("args", "select tests by marker with `mark = \"EXPR\"`, not -m in args: pytest keeps only "
+                     "the last -m, so the timing_marker split would silently drop it")
+    job.options = {"args": args, "xdist": xdist, "timing_marker": marker, "mark": mark, "ignore": ignore,
+                   "deselect": deselect}
     # The cache plugin writes .pytest_cache into the shared source tree.
     base = ["python", "-m", "pytest", "-p", "no:cacheprovider", *args]
     base += [f"--ignore={p}" for p in ignore]
@@ -40,11 +45,13 @@ def _read_pytest(t: _Table, job: Job) -> None:
         bulk += ["-n", str(xdist)]
     steps = []
     if marker:
-        bulk += ["-m", f"not {marker}"]
+        bulk += ["-m", f"({mark}) and not {marker}" if mark else f"not {marker}"]
         steps.append(Step(tuple(bulk), (0,), name="bulk"))
         # Timing-dependent tests get a process of their own, without xdist's
         # contention; "no test carries the marker" (exit 5) is not a failure.
-        steps.append(Step((*base, "-m", marker), (0, 5), name=marker))
+        steps.append(Step((*base, "-m", f"({mark}) and {marker}" if mark else marker), (0, 5), name=marker))
     else:
+        if mark:
+            bulk += ["-m", mark]
         steps.append(Step(tuple(bulk), (0,), name="bulk"))
     job.steps = tuple(steps)

@@ -15,7 +15,7 @@ from typing import Any
 from warmci.errors import PipelineError
 
 KINDS = ("command", "lint", "js-build", "js-test", "wheel", "pytest", "smoke", "playwright")
-PLACEHOLDERS = {"target", "state", "work", "job", "python", "venv", "out", "wheel", "port"}
+PLACEHOLDERS = {"target", "state", "work", "job", "python", "venv", "out", "wheel", "port", "runner"}
 DEFAULT_IGNORE = (
     ".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox", ".pytest_cache",
     ".ruff_cache", ".mypy_cache", "dist", "build", "test-results", "playwright-report",
@@ -252,7 +252,11 @@ def _install_jobs(python: PythonSection | None, js: JsSection | None,
                   wheel=None, servers=(), ports=(), isolate=None)
     if python is not None:
         for v in python.versions:
-            steps = (Step(python.sync, name="sync"),) + tuple(Step(c, name="after_sync") for c in python.after_sync)
+            # The sync gets UV_PYTHON (the interpreter the venv is made from); after_sync commands
+            # must not: `uv pip install` would install into that base interpreter instead of the venv.
+            after = (("UV_PYTHON", "{venv}/bin/python"),)
+            steps = (Step(python.sync, name="sync"),) + tuple(Step(c, env=after, name="after_sync")
+                                                              for c in python.after_sync)
             out[f"install-python-deps-{v}"] = Job(
                 name=f"install-python-deps-{v}", kind="python-deps",
                 doc=f"uv sync the locked Python dependencies into the Python {v} venv",
@@ -412,8 +416,6 @@ def _job(t: _Table, name: str, subs: dict[str, str], default_timeout: float,
     t.done()
     job.entry = {k: v for k, v in t.data.items() if k not in ("doc", "matrix")}
     _check_placeholders(t, job, subs)
-    if job.kind != "wheel" and "{out}" in repr(job.steps):
-        raise t.fail("cmd", "{out} is only defined for kind = \"wheel\" jobs")
     return job
 
 
@@ -493,6 +495,8 @@ def _check_placeholders(t: _Table, job: Job, subs: dict[str, str]) -> None:
                 raise t.fail(key, "{python} needs `python = ...` or a `wheel` table on this job")
             if n == "port" and not job.ports:
                 raise t.fail(key, "{port} needs `ports = [...]` on this job")
+            if n == "out" and job.kind != "wheel":
+                raise t.fail(key, "{out} is only defined for kind = \"wheel\" jobs")
 
 
 def _resolve_needs(path: str, jobs: dict[str, Job], groups: dict[str, list[str]],
