@@ -126,7 +126,8 @@ def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: pipeline.
         assert dict(job.env)["CI"] == "true", name
         assert any("{work}" in a or "{{out}}" in a for a in runner.cmd), name  # never the shared test-results/
     # The WASM suite says why it cannot run where its CDN is unreachable, before doing anything.
-    assert "cdn.jsdelivr.net" in pipe.jobs["playwright-wasm-marimo"].steps[0].name
+    first = pipe.jobs["playwright-wasm-marimo"].steps[0]
+    assert "cdn.jsdelivr.net" in first.name and "https://cdn.jsdelivr.net/pyodide/" in first.cmd
 
 
 def test_smoke_covers_every_extra(pipe: pipeline.Pipeline) -> None:
