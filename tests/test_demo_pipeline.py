@@ -79,7 +79,7 @@ def test_cold_run_results_explain_themselves(demo: Demo, tmp_path: Path) -> None
     assert "[venv py3.13]" in versions and "pytest==" in versions
     assert len(r["resources"]["samples"]) >= 4
     cp = r["critical_path"]
-    assert cp["jobs"][-1]["end"] == max(j["end"] for j in r["jobs"].values())
+    assert "playwright-app" in [e["job"] for e in cp["jobs"]]  # the longest job, at the end of the longest chain
     assert cp["duration"] + cp["wait"] == pytest.approx(r["duration"], abs=0.01)
     # The chart of this real run.
     png = tmp_path / "demo-gantt.png"

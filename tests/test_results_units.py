@@ -16,7 +16,7 @@ def job(status: str, start: float | None, end: float | None, needs: list[str] | 
     return {"status": status, "start": start, "end": end, "needs": needs or []}
 
 
-def test_critical_path_walks_back_through_up_to_date_jobs_and_adds_up() -> None:
+def test_critical_path_is_the_longest_chain_through_up_to_date_jobs_and_adds_up() -> None:
     jobs = {
         "deps": job("passed", 100.5, 102.0),
         "build": job("up-to-date", 102.0, 102.0, ["deps"]),
@@ -24,11 +24,13 @@ def test_critical_path_walks_back_through_up_to_date_jobs_and_adds_up() -> None:
         "wheel": job("passed", 102.1, 104.0, ["build", "short"]),
         "suite": job("passed", 105.0, 109.0, ["wheel"]),
         "lint": job("passed", 104.0, 108.0, ["short"]),
+        # Ends last, but only after waiting for a worker: not on the critical path.
+        "late": job("passed", 109.0, 109.5, ["short"]),
     }
     cp = critpath.of_run(jobs, 100.0, 110.0)
     assert [e["job"] for e in cp["jobs"]] == ["deps", "wheel", "suite"]
     assert [e["wait"] for e in cp["jobs"]] == [0.5, 0.1, 1.0]
-    assert cp["duration"] == 1.5 + 1.9 + 4.0 and cp["wall"] == 10.0
+    assert cp["duration"] == 1.5 + 1.9 + 4.0 and cp["wall"] == 10.0 and cp["wait"] == pytest.approx(2.6)
     assert cp["duration"] + cp["wait"] == pytest.approx(cp["wall"])
     assert cp["jobs"][-1]["share"] == 0.4
 

@@ -1,9 +1,9 @@
 """Critical paths: the one a finished run had, and the one a scheduler should expect.
 
 `remaining` plans: each job's longest path to the end of the run, from the
-durations earlier runs recorded. `of_run` looks back: the chain of jobs
-that decided a finished run's wall time, each with the time it waited
-before it started (for its dependency, or for a free worker).
+durations earlier runs recorded. `of_run` looks back: the longest chain of
+dependent jobs in a finished run, each with the time it waited before it
+started (for a free worker, or doit's dispatch).
 """
 from __future__ import annotations
 
@@ -34,24 +34,30 @@ def remaining(needs: Mapping[str, Iterable[str]], durations: Mapping[str, float]
 def of_run(jobs: Mapping[str, Mapping[str, Any]], start: float, end: float) -> dict[str, Any]:
     """The critical path of a finished run, from results.json's jobs (each with status, start, end, needs).
 
-    Walks back from the job that ended last, each time to the job it needed
-    (directly, or through jobs that did not run) that ended last. `wait` is
-    the gap before each job; the path's durations and waits plus the tail
-    after the last job add up to the wall time.
+    The longest chain, by the durations measured in this run, of jobs that
+    ran, each needing the one before it (directly, or through needed jobs
+    that did not run): with enough workers the run could not have been
+    shorter. `wait` is the gap before each job of the chain started (for a
+    free worker, or doit's dispatch); the chain's durations plus all waits,
+    and the time after its last job, make the wall time.
     """
     ran = {n: j for n, j in jobs.items() if j.get("status") in RAN
            and isinstance(j.get("start"), (int, float)) and isinstance(j.get("end"), (int, float))}
     wall = max(end - start, 0.0)
     if not ran:
         return {"jobs": [], "duration": 0.0, "wait": round(wall, 3), "wall": round(wall, 3)}
-    chain = [max(ran, key=lambda n: ran[n]["end"])]
-    while True:
-        cur = ran[chain[-1]]
-        # 50 ms of slack: a job's start is stamped by its worker, its dependency's end by another.
-        before = [n for n in _ran_ancestors(chain[-1], jobs, ran) if ran[n]["end"] <= cur["start"] + 0.05]
-        if not before:
-            break
-        chain.append(max(before, key=lambda n: ran[n]["end"]))
+    preds = {n: _ran_ancestors(n, jobs, ran) for n in ran}
+    longest: dict[str, float] = {}
+    best_pred: dict[str, str | None] = {}
+    for name in TopologicalSorter(preds).static_order():
+        j = ran[name]
+        # Ties go to the predecessor that ended last: the one the job actually waited for.
+        pred = max(preds[name], key=lambda p: (longest[p], ran[p]["end"]), default=None)
+        best_pred[name] = pred
+        longest[name] = (j["end"] - j["start"]) + (longest[pred] if pred else 0.0)
+    chain = [max(ran, key=lambda n: (longest[n], ran[n]["end"]))]
+    while (pred := best_pred[chain[-1]]) is not None:
+        chain.append(pred)
     chain.reverse()
     entries, prev_end = [], start
     for name in chain:

@@ -1,10 +1,11 @@
 """What earlier runs in this state dir recorded about each job.
 
 One small JSON file, STATE/history.json, updated at the end of every run:
-per job, the status and run of its last execution and the duration of its
-last pass. The scheduler reads the durations (longest remaining path first);
-warmci.why reads the last status (a job with no success in doit's DB either
-never ran, failed last time, or was forgotten).
+per job, the status and run of its last execution and its expected
+duration (its passes averaged, the latest counting half). The scheduler
+reads the durations (longest remaining path first); warmci.why reads the
+last status (a job with no success in doit's DB either never ran, failed
+last time, or was forgotten).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def load(state: str) -> dict[str, dict[str, Any]]:
 
 
 def durations(state: str) -> dict[str, float]:
-    """Seconds of each job's last pass."""
+    """Expected seconds of each job that passed before."""
     return {name: float(rec["duration"]) for name, rec in load(state).items()
             if isinstance(rec.get("duration"), (int, float))}
 
@@ -46,7 +47,11 @@ def record(state: str, run_id: str, jobs: dict[str, dict[str, Any]]) -> None:
         rec = dict(known.get(name, {}))
         rec.update(status=job["status"], run_id=run_id, end=job.get("end"))
         if job["status"] == "passed" and isinstance(job.get("duration"), (int, float)):
-            rec["duration"] = round(float(job["duration"]), 3)
+            # Half the last pass, half the earlier estimate: one run on a busy machine
+            # does not reorder the next one, and a job that got slower shows within a few runs.
+            old = rec.get("duration")
+            new = float(job["duration"])
+            rec["duration"] = round(new if not isinstance(old, (int, float)) else (old + new) / 2, 3)
         known[name] = rec
     os.makedirs(state, exist_ok=True)
     tmp = f"{path(state)}.{os.getpid()}.tmp"
