@@ -78,8 +78,8 @@ isolate = "worktree"
 inputs = ["src/**"]
 steps = [
   { name = "where", cmd = ["sh", "-c",
-    '''pwd > built.txt; cat src/a.txt >> built.txt; cp built.txt "$0"; echo "$1" >> "$0"''',
-                           "{work}/seen.txt", "{runner}"] },
+    '''pwd > built.txt; cat src/a.txt >> built.txt; cp built.txt "$0"; echo "$1" >> "$0"; echo "$2" >> "$0"''',
+                           "{work}/seen.txt", "{runner}", "{source}"] },
 ]
 """
 
@@ -92,6 +92,6 @@ def test_a_worktree_job_leaves_the_target_untouched(tmp_path: Path) -> None:
     run = run_doit(target, state, pipeline=tmp_path / "warmci.toml")
     assert run.rc == 0 and run.status("build") == "passed", run
     seen = (state / "work/build/seen.txt").read_text().splitlines()
-    assert seen == [str(state / "worktrees/build"), "uncommitted edit", str(RUNNER)]
+    assert seen == [str(state / "worktrees/build"), "uncommitted edit", str(RUNNER), str(target)]
     assert not (target / "built.txt").exists()
     assert (state / "worktrees/build/built.txt").exists()

@@ -108,7 +108,8 @@ class JobRun:
             root = worktree.prepare(ctx.target, ctx.worktree_dir(job.name), self._say)
         values = {"target": root, "state": ctx.state, "work": self.work, "job": job.name,
                   "python": job.python or (job.wheel.python if job.wheel else ""), "venv": "", "out": "",
-                  "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT)}
+                  "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT),
+                  "source": ctx.target}
         venv = None
         if job.kind == "python-deps":
             venv = ctx.venv_dir(job.python or "")

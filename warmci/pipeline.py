@@ -15,7 +15,7 @@ from typing import Any
 from warmci.errors import PipelineError
 
 KINDS = ("command", "lint", "js-build", "js-test", "wheel", "pytest", "smoke", "playwright")
-PLACEHOLDERS = {"target", "state", "work", "job", "python", "venv", "out", "wheel", "port", "runner"}
+PLACEHOLDERS = {"target", "state", "work", "job", "python", "venv", "out", "wheel", "port", "runner", "source"}
 DEFAULT_IGNORE = (
     ".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox", ".pytest_cache",
     ".ruff_cache", ".mypy_cache", "dist", "build", "test-results", "playwright-report",
