@@ -184,16 +184,20 @@ def _cold(d: dict[str, Any]) -> list[str]:
     out = ["## 3. Cold: empty state dir, fresh checkout", ""]
     if _err(c):
         return out + [_err(c) or "", ""]
-    out += ["| run | wall | inside the run | critical path | job time ÷ workers | bound | wall ÷ bound |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| run | wall | inside the run | critical path | job time ÷ workers | bound | wall ÷ bound | "
+            "ideal dispatch |", "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(c.get("runs", [])):
         out.append(f"| {i + 1} | {_s(r['wall_s'])} | {_s(r.get('results_duration_s'))} | {_s(r['critical_path_s'])} | "
                    f"{r['job_seconds']:.3f} ÷ {r['workers']} = {_s(r['spread_s'])} | {_s(r['bound_s'])} | "
-                   f"{_x(r['ratio'])} |")
+                   f"{_x(r['ratio'])} | {_s(r.get('list_schedule_s'))} |")
     if c.get("runs"):
         out += ["", f"Median ratio {_x(_med(c['ratio']))} (inside the run, excluding start-up: "
                     f"{_x(_med(c['ratio_inside_run']))}); critical path of the last run: "
-                    + " → ".join(c["runs"][-1]["critical_path"])]
+                    + " → ".join(c["runs"][-1]["critical_path"]) + ". *Ideal dispatch* is not a bound: it is "
+                    "what a zero-overhead dispatcher starting the ready job with the longest remaining path "
+                    "would take with the measured durations; wall above it is overhead or dispatch order.", "",
+                    "Timeline of the last cold run (s from the run's start): " + ", ".join(
+                        f"{n} {a:.1f}–{b:.1f}" for n, (a, b) in c["runs"][-1].get("timeline", {}).items())]
     return out + [""]
 
 

@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from bench import graphinfo, noop, stats, synth, targets
-from bench.runs import Doit
 from bench.session import Session, noop_ok, passed_all
 
 INFO_JOB = "lint-py"
@@ -38,16 +37,15 @@ def _size(s: Session, n: int, breakdown: bool) -> dict[str, Any]:
     target = synth.generate(base / "target", n, speed=0.05)
     generated = time.perf_counter() - t0
     state = base / "state"
-    d = Doit(target, state)
+    sub = Session("synthetic", target, state, base, None, s.reps)
+    d = sub.doit
     jobs = graphinfo.load(target, state)
     pairs = sum(len(j.file_dep) for j in jobs.values())
     files = len(targets.git(target, "ls-files").splitlines())
     row: dict[str, Any] = {"files": files, "requested": n, "job_file_pairs": pairs,
                            "generate_s": round(generated, 2)}
-    cold = s.attempt(f"scaling {n}: cold", lambda: d.run(tag="scale-cold"), passed_all)
+    cold = sub.attempt(f"scaling {n}: cold", lambda: d.run(tag="scale-cold"), passed_all)
     row["cold_s"] = round(cold.wall, 3) if cold else None
-    sub = Session("synthetic", target, state, base, None, s.reps)
-    sub.doit = d
     sub.warm(f"scaling {n}: warm-up")
     walls: dict[str, list[float]] = {"noop": [], "list": [], "info": []}
     for _ in range(s.reps.scaling):
