@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import graphinfo, stats, targets
+from bench.runs import Result
 from bench.session import Session, passed_all
 
 GOAL = 1.10  # the issue's goal: cold wall ≤ 1.10 × the bound
@@ -61,6 +62,19 @@ def timeline(results: dict[str, Any] | None) -> dict[str, list[float]]:
     return dict(sorted(out.items(), key=lambda kv: kv[1][0]))
 
 
+def assess(res: Result, needs: dict[str, list[str]]) -> dict[str, Any]:
+    """One run's wall time against the bound its own job durations give."""
+    durs = durations(res.results)
+    b = bound(needs, durs, workers())
+    inner = (res.results or {}).get("duration")
+    inner = inner if isinstance(inner, (int, float)) else None
+    return {**b, "wall_s": round(res.wall, 3), "results_duration_s": inner,
+            "ratio": stats.ratio(res.wall, b["bound_s"]),
+            "ratio_inside_run": stats.ratio(inner, b["bound_s"]),
+            "jobs": {n: round(d, 3) for n, d in sorted(durs.items())},
+            "timeline": timeline(res.results)}
+
+
 def measure(s: Session) -> dict[str, Any]:
     s.say(f"cold: {s.reps.cold} runs, each from an empty state dir on a clean checkout")
     needs = {name: info.needs for name, info in s.jobs.items()}
@@ -79,16 +93,7 @@ def measure(s: Session) -> dict[str, Any]:
         if res is None:
             continue
         s.runs.append(res)
-        durs = durations(res.results)
-        b = bound(needs, durs, workers())
-        inner = (res.results or {}).get("duration")
-        runs.append({**b, "wall_s": round(res.wall, 3),
-                     "results_duration_s": inner if isinstance(inner, (int, float)) else None,
-                     "ratio": stats.ratio(res.wall, b["bound_s"]),
-                     "ratio_inside_run": stats.ratio(inner, b["bound_s"]) if isinstance(inner, (int, float))
-                     else None,
-                     "jobs": {n: round(d, 3) for n, d in sorted(durs.items())},
-                     "timeline": timeline(res.results)})
+        runs.append(assess(res, needs))
         if last_state is not None:
             shutil.rmtree(last_state, ignore_errors=True)
         last_state = state

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench import cold, stats
 from bench.runs import RUNNER, Doit, Result, clean_env, python, timed
 from bench.session import Session, noop_ok, passed_all
 
@@ -28,6 +28,8 @@ def measure(s: Session, launchers: list[str]) -> dict[str, Any]:
     floors: dict[str, list[float]] = {"python -c pass": [], "pyenv shim python -c pass": []}
     noops: dict[str, list[float]] = {name: [] for name in launchers}
     forced: list[float] = []
+    forced_runs: list[dict[str, Any]] = []
+    needs = {name: info.needs for name, info in s.jobs.items()}
     shim = _pyenv_shim()
     all_jobs = set(s.jobs)
     rounds = max(s.reps.noop, s.reps.forced)
@@ -52,10 +54,16 @@ def measure(s: Session, launchers: list[str]) -> dict[str, Any]:
             if res is not None:
                 forced.append(res.wall)
                 s.runs.append(res)
+                forced_runs.append(cold.assess(res, needs))
     out: dict[str, Any] = {
         "floor": {k: stats.summary(v) for k, v in floors.items() if v},
         "noop": {k: stats.summary(v) for k, v in noops.items()},
         "forced": stats.summary(forced),
+        # The forced runs against their own bound: a warm state dir, with the durations of earlier runs.
+        "forced_vs_bound": {"ratio": stats.summary([r["ratio"] for r in forced_runs if r["ratio"] is not None]),
+                            "list_schedule": stats.summary([r["list_schedule_s"] for r in forced_runs]),
+                            "bound": stats.summary([r["bound_s"] for r in forced_runs]),
+                            "timeline_last": forced_runs[-1]["timeline"] if forced_runs else {}},
         "goal_seconds": GOAL,
     }
     floor = stats.median_of(out["floor"].get("python -c pass"))

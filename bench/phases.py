@@ -34,6 +34,7 @@ POINTS: list[tuple[str, str | None, str, str]] = [
     ("open doit DB", None, "doit.dependency", "SqliteDB.__init__"),
     ("reporter: run start", None, "warmci.reporter", "WarmciReporter.initialize"),
     ("hygiene start (lock, leftovers, snapshot)", "reporter: run start", "warmci.hygiene", "start_run"),
+    ("end leftovers (registry)", "reporter: run start", "warmci.hygiene", "end_leftovers"),
     ("git HEAD", "reporter: run start", "warmci.gitinfo", "head"),
     ("up-to-date checks", None, "doit.dependency", "Dependency.get_status"),
     ("InputsKey (tools, config, env)", "up-to-date checks", "warmci.uptodate", "InputsKey.__call__"),
@@ -48,6 +49,8 @@ POINTS: list[tuple[str, str | None, str, str]] = [
     ("history.json", "reporter: run end", "warmci.history", "record"),
     ("hygiene end (snapshot)", "reporter: run end", "warmci.hygiene", "end_run"),
     ("process snapshot", None, "warmci.hygiene", "snapshot"),  # inside hygiene start and end
+    # inside InputsKey and versions.txt
+    ("tool version lookups", None, "warmci.toolversions", "VersionCache.version"),
     ("save doit DB", None, "doit.dependency", "Dependency.close"),
 ]
 

@@ -126,6 +126,11 @@ def _noop(d: dict[str, Any]) -> list[str]:
         out.append(f"| `{name}` | {_s(_med(sm))} | {_spread(sm)} | {_x(r.get('vs_floor'))} | "
                    f"{_x(r.get('forced_vs_noop'))} |")
     out.append(f"| `doit --always-execute` (run everything) | {_s(_med(n['forced']))} | {_spread(n['forced'])} | | |")
+    fb = n.get("forced_vs_bound") or {}
+    if _med(fb.get("ratio")) is not None:
+        out += ["", f"The forced runs against their own lower bound (as in section 3, but with a warm state dir "
+                    f"whose history gives the scheduler real durations): bound {_s(_med(fb['bound']))}, "
+                    f"ideal dispatch {_s(_med(fb['list_schedule']))}, wall ÷ bound {_x(_med(fb['ratio']))}."]
     return out + [""]
 
 

@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data["noop"] = section(s, "noop", lambda: noop.measure(s, launchers))
         if "breakdown" not in skip:
             data["noop_breakdown"] = section(
-                s, "breakdown", lambda: noop.breakdown(s, 1 if args.quick else 5, work, cprofile=not args.quick))
+                s, "breakdown", lambda: noop.breakdown(s, 1 if args.quick else 10, work, cprofile=not args.quick))
         forced = (data.get("noop") or {}).get("forced", {}).get("median")
         if "incremental" not in skip:
             data["incremental"] = section(s, "incremental", lambda: incremental.measure(s, forced))

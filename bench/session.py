@@ -14,7 +14,7 @@ from bench.runs import Doit, Result
 
 @dataclass
 class Reps:
-    noop: int = 10
+    noop: int = 20
     forced: int = 3
     incremental: int = 3
     cold: int = 3
