@@ -21,7 +21,7 @@ from doit.exceptions import UnmetDependency
 from warmci import critpath, gitinfo, history, hygiene, versions, why
 from warmci.context import Context
 from warmci.sampler import Sampler
-from warmci.terminal import Console, summary
+from warmci.terminal import Console, secs, summary
 from warmci.uptodate import inputs_key
 
 SCHEMA = 2
@@ -155,7 +155,7 @@ class WarmciReporter:
             return
         self._line("PASS", task.name)
         because = f"  because: {why.summary(job['why'], 2)}" if job.get("why") else ""
-        self.console.say(f"PASS  {task.name}  ({job.get('duration', 0):.1f} s){because}")
+        self.console.say(f"PASS  {task.name}  ({secs(job.get('duration'))}){because}")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         job = self._job(task.name)

@@ -61,6 +61,12 @@ class Console:
             self._shown = False
 
 
+def secs(value: float | None) -> str:
+    """Seconds for people: two decimals under a second (a 0.05 s job is not "0.0 s")."""
+    v = value or 0.0
+    return f"{v:.2f} s" if v < 1 else f"{v:.1f} s"
+
+
 def _isatty(out: Any) -> bool:
     try:
         return bool(out.isatty())
@@ -80,11 +86,11 @@ def summary(results: dict[str, Any]) -> list[str]:
     cp = results.get("critical_path") or {}
     if cp.get("jobs"):
         wall = cp["wall"] or 1.0
-        lines.append(f"critical path: {cp['duration']:.1f} s of {cp['wall']:.1f} s wall "
-                     f"({100 * cp['duration'] / wall:.0f} %); waiting/overhead {cp['wait']:.1f} s")
+        lines.append(f"critical path: {secs(cp['duration'])} of {secs(cp['wall'])} wall "
+                     f"({100 * cp['duration'] / wall:.0f} %); waiting/overhead {secs(cp['wait'])}")
         width = max(len(e["job"]) for e in cp["jobs"])
         for e in cp["jobs"]:
             bar = "#" * max(1, round(30 * e["share"]))
-            wait = f"  (waited {e['wait']:.1f} s)" if e["wait"] >= 0.1 else ""
-            lines.append(f"  {e['job']:<{width}}  {e['duration']:6.1f} s  {100 * e['share']:3.0f} %  {bar}{wait}")
+            wait = f"  (waited {secs(e['wait'])})" if e["wait"] >= 0.1 else ""
+            lines.append(f"  {e['job']:<{width}}  {secs(e['duration']):>8}  {100 * e['share']:3.0f} %  {bar}{wait}")
     return lines
