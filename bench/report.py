@@ -168,19 +168,19 @@ def _incremental(d: dict[str, Any]) -> list[str]:
     out = ["## 2. Incremental: one file changed", ""]
     if _err(inc):
         return out + [_err(inc) or "", ""]
-    out += ["| change | file | jobs that reran | as expected | median | spread | vs forced |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| change | file | jobs that reran | as expected | median | spread | vs forced | wall ÷ bound |",
+            "|---|---|---|---|---|---|---|---|"]
     for name in ("python-source", "js-source", "lockfile"):
         sc = inc.get(name) or {}
         if "skipped" in sc:
-            out.append(f"| {name} | – | skipped: {sc['skipped']} | | | | |")
+            out.append(f"| {name} | – | skipped: {sc['skipped']} | | | | | |")
             continue
         if "wall" not in sc:
             continue
         ran = sorted({j for r in sc.get("reran", []) for j in r})
         out.append(f"| {name} | `{sc['file']}` | {', '.join(ran)} | {_ok(sc.get('ok'))} "
                    f"({'; '.join(sorted(set(sc.get('verdicts', []))))}) | {_s(_med(sc['wall']))} | "
-                   f"{_spread(sc['wall'])} | {_x(sc.get('vs_forced'))} |")
+                   f"{_spread(sc['wall'])} | {_x(sc.get('vs_forced'))} | {_x(_med(sc.get('vs_bound')))} |")
     return out + [""]
 
 
