@@ -18,7 +18,7 @@ from .helpers import RUNNER, run_doit
 PROFILE = RUNNER / "profiles" / "buckaroo.toml"
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 JOBS = {
-    "lint-python", "build-js", "test-js", "build-wheel", "test-mcp-wheel", "smoke-test-extras",
+    "static-stubs", "lint-python", "build-js", "test-js", "build-wheel", "test-mcp-wheel", "smoke-test-extras",
     "playwright-storybook", "playwright-server", "playwright-marimo", "playwright-wasm-marimo",
     "playwright-jupyter", *(f"test-python-{v}" for v in PYTHONS),
 }
@@ -66,7 +66,9 @@ def test_needs(pipe: pipeline.Pipeline) -> None:
     assert needs["test-js"] == {"install-js-deps"}
     assert needs["lint-python"] == {"install-python-deps-3.13"}
     for v in PYTHONS:
-        assert needs[f"test-python-{v}"] == {f"install-python-deps-{v}"}
+        assert needs[f"test-python-{v}"] == {f"install-python-deps-{v}", "static-stubs"}
+    # What imports buckaroo from the checkout (or lets tests/unit/__init__.py write there) has its stubs first.
+    assert "static-stubs" in needs["test-mcp-wheel"]
     # The jobs that need the real JS bundle install the wheel; none reads the checkout's stubs.
     for name in WHEEL_USERS:
         assert "build-wheel" in needs[name] and pipe.jobs[name].wheel is not None, name
@@ -151,6 +153,9 @@ def test_task_graph_on_a_fake_checkout(pipe: pipeline.Pipeline, fake_target: Pat
     assert manifest in tasks["build-wheel"]["targets"]
     for name in WHEEL_USERS:
         assert manifest in tasks[name]["file_dep"], name
+    stub = str(fake_target / "buckaroo/static/widget.js")
+    assert stub in tasks["static-stubs"]["targets"] and stub in tasks["test-python-3.12"]["file_dep"]
+    assert stub not in tasks["build-wheel"]["file_dep"]  # the wheel gets the real bundle, never a stub
     dist = str(fake_target / "packages/buckaroo-js-core/dist/index.esm.js")
     assert dist in tasks["build-js"]["targets"] and dist in tasks["build-wheel"]["file_dep"]
     py_file = str(fake_target / fake_file("buckaroo/**"))

@@ -1,15 +1,15 @@
 """A JupyterLab notebook suite: servers up and kernels warm before the first test.
 
 For each port a JupyterLab server is started, serving a directory of its own
-(under --root, never the target's tree) that holds the notebooks it will
-serve. Once every server answers, one kernel per server is started and
+(under --root, never the target's tree); a trusted copy of a notebook is put
+there only while its test runs. Once every server answers, one kernel per server is started and
 driven over its WebSocket until it reports `idle` (a kernel stays "starting"
 until a client connects), then shut down: the first notebook of the suite no
 longer pays for the cold start. Then the test command runs once per
 notebook, with the notebook's server in its environment
 (JUPYTER_BASE_URL, JUPYTER_TOKEN, JUPYTER_PORT, TEST_NOTEBOOK), up to
 --parallel servers at a time; notebooks that share a server run one after
-another, with its kernels and sessions shut down in between.
+another, with its kernels, sessions and saved workspace cleared in between.
 
 A test that hard-codes its server URL instead of reading --url-env cannot be
 pointed at another server: if a spec does not mention that variable, every
@@ -65,6 +65,10 @@ class Slot:
     notebooks: list[Notebook] = field(default_factory=list)
     popen: subprocess.Popen | None = None
     log: str = ""
+
+    @property
+    def workspaces(self) -> str:
+        return os.path.join(os.path.dirname(self.root), f"workspaces-{self.port}")
 
     @property
     def url(self) -> str:
@@ -233,7 +237,7 @@ def start(slot: Slot, token: str) -> None:
     argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={slot.port}", "--port-retries=0",
             f"--ServerApp.token={token}", "--ServerApp.allow_origin=*", "--ServerApp.disable_check_xsrf=True",
             "--ServerApp.allow_root=True", f"--ServerApp.root_dir={slot.root}",
-            f"--LabApp.workspaces_dir={os.path.join(os.path.dirname(slot.root), f'workspaces-{slot.port}')}"]
+            f"--LabApp.workspaces_dir={slot.workspaces}"]
     with open(slot.log, "wb") as out:
         slot.popen = subprocess.Popen(argv, cwd=slot.root, stdout=out, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
@@ -274,7 +278,9 @@ def warm(slot: Slot, token: str, timeout: float) -> float:
 
 
 def reset(slot: Slot, token: str) -> None:
-    """Shut down the server's sessions and kernels between two notebooks."""
+    """Shut down the server's sessions and kernels between two notebooks, and forget its workspace
+    (JupyterLab would reopen the previous notebook's tab, and its kernel dialog, in the next page)."""
+    shutil.rmtree(slot.workspaces, ignore_errors=True)
     for kind in ("sessions", "kernels"):
         try:
             items = http("GET", f"{slot.url}/api/{kind}?token={token}")
@@ -316,10 +322,16 @@ def run_notebook(slot: Slot, nb: Notebook, args: argparse.Namespace, lock: threa
         env[args.url_env] = f"http://localhost:{slot.port}"
     log = os.path.join(args.root, "logs", f"{nb.name}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
+    # Only this notebook is in the served dir while its test runs (the trusted copy).
+    served = os.path.join(slot.root, nb.name)
+    shutil.copy(os.path.join(args.root, "staged", nb.name), served)
     t0 = time.monotonic()
-    with open(log, "wb") as fh:
-        code = subprocess.run(argv, cwd=args.cwd, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL).returncode
+    try:
+        with open(log, "wb") as fh:
+            code = subprocess.run(argv, cwd=args.cwd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL).returncode
+    finally:
+        os.remove(served)
     took = time.monotonic() - t0
     with lock:  # one notebook's output at a time in the job's log
         word = "PASS" if code == 0 else f"FAIL (exit {code})"
@@ -355,15 +367,16 @@ def run(args: argparse.Namespace) -> int:
         parallel = min(len(slots), max(1, (os.cpu_count() or 1) // 2))
     parallel = max(1, min(parallel, len(slots)))
     shutil.rmtree(args.root, ignore_errors=True)
+    staged = os.path.join(args.root, "staged")
+    os.makedirs(staged)
+    for nb in notebooks:
+        shutil.copy(os.path.join(args.notebooks_dir, nb.name), staged)
     for slot in slots:
         os.makedirs(slot.root)
-        for nb in slot.notebooks:
-            shutil.copy(os.path.join(args.notebooks_dir, nb.name), slot.root)
     t_all = time.monotonic()
     try:
         # Trust the copies (their saved outputs may hold widget JS), one process for all.
-        trust = [sys.executable, "-m", "jupyter", "trust",
-                 *[os.path.join(s.root, nb.name) for s in slots for nb in s.notebooks]]
+        trust = [sys.executable, "-m", "jupyter", "trust", *[os.path.join(staged, nb.name) for nb in notebooks]]
         p = subprocess.run(trust, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             raise SuiteError(f"`jupyter trust` exited {p.returncode}: {p.stderr.strip()[-2000:]}")
