@@ -18,7 +18,8 @@ from .helpers import RUNNER, run_doit
 PROFILE = RUNNER / "profiles" / "buckaroo.toml"
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 JOBS = {
-    "static-stubs", "lint-python", "build-js", "test-js", "build-wheel", "test-mcp-wheel", "smoke-test-extras",
+    "static-stubs", "pyodide-cdn", "lint-python", "build-js", "test-js", "build-wheel", "test-mcp-wheel",
+    "smoke-test-extras",
     "playwright-storybook", "playwright-server", "playwright-marimo", "playwright-wasm-marimo",
     "playwright-jupyter", *(f"test-python-{v}" for v in PYTHONS),
 }
@@ -73,7 +74,8 @@ def test_needs(pipe: pipeline.Pipeline) -> None:
     for name in WHEEL_USERS:
         assert "build-wheel" in needs[name] and pipe.jobs[name].wheel is not None, name
     assert needs["playwright-storybook"] == {"install-js-deps"}  # the dev server builds from src/
-    assert needs["playwright-wasm-marimo"] == {"install-python-deps-3.13", "install-js-deps"}
+    assert needs["playwright-wasm-marimo"] == {"install-python-deps-3.13", "install-js-deps", "pyodide-cdn"}
+    assert needs["pyodide-cdn"] == set()
 
 
 def test_ports_and_no_collision_between_jobs_that_can_run_together(pipe: pipeline.Pipeline) -> None:
@@ -97,7 +99,10 @@ def test_python_versions_and_the_missing_one(pipe: pipeline.Pipeline) -> None:
 
 def test_pytest_jobs_match_the_container_ci(pipe: pipeline.Pipeline) -> None:
     for v in PYTHONS:
-        bulk, timing = pipe.jobs[f"test-python-{v}"].steps
+        bulk, timing, timed = pipe.jobs[f"test-python-{v}"].steps
+        assert timed.name == "timing_tests" and timed.ok_exit == (0,) and "-n" not in timed.cmd
+        assert "tests/unit/perf_regression_test.py" in timed.cmd
+        assert bulk.cmd[bulk.cmd.index("tests/unit/perf_regression_test.py") - 1] == "--deselect"
         assert bulk.cmd[-4:] == ("-n", "2", "-m", "(not slow) and not timing_dependent")
         assert timing.cmd[-2:] == ("-m", "(not slow) and timing_dependent") and "-n" not in timing.cmd
         assert bulk.ok_exit == (0,) and timing.ok_exit == (0, 5)  # exit 5 only for the marker run
@@ -128,9 +133,9 @@ def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: pipeline.
         assert dict(runner.env)["PLAYWRIGHT_BROWSERS_PATH"] == "{work}/ms-playwright", name
         assert dict(job.env)["CI"] == "true", name
         assert any("{work}" in a or "{{out}}" in a for a in runner.cmd), name  # never the shared test-results/
-    # The WASM suite says why it cannot run where its CDN is unreachable, before doing anything.
-    first = pipe.jobs["playwright-wasm-marimo"].steps[0]
-    assert "cdn.jsdelivr.net" in first.name and "https://cdn.jsdelivr.net/pyodide/" in first.cmd
+    # Where the CDN is out of reach, a job of its own fails saying so and the WASM suite does not run.
+    (check,) = pipe.jobs["pyodide-cdn"].steps
+    assert "https://cdn.jsdelivr.net/pyodide/" in check.cmd and check.cmd[1] == "{runner}/warmci/reachable.py"
 
 
 def test_smoke_covers_every_extra(pipe: pipeline.Pipeline) -> None:

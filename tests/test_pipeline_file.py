@@ -148,3 +148,21 @@ def test_runner_placeholder_and_escaped_braces(tmp_path: Path) -> None:
     assert pipe.jobs["a"].steps[0].cmd == ("python", "{runner}/x.py", "--out={{out}}")
     err = error_of(tmp_path, '[jobs.a]\ncmd = ["cp", "x", "{out}"]\n')
     assert err.key == "jobs.a.steps[0].cmd" and "only defined for kind = \"wheel\"" in str(err)
+
+
+def test_pytest_timing_tests_leave_the_bulk_and_run_alone(tmp_path: Path) -> None:
+    pipe = load_text(tmp_path, MINIMAL + """
+[jobs.t]
+kind = "pytest"
+python = "3.11"
+args = ["tests"]
+xdist = 2
+mark = "not slow"
+timing_tests = ["tests/perf_test.py", "tests/a_test.py::test_fast"]
+""")
+    bulk, timed = pipe.jobs["t"].steps
+    assert ["--deselect", "tests/perf_test.py"] == list(bulk.cmd[bulk.cmd.index("tests/perf_test.py") - 1:][:2])
+    assert "tests/a_test.py::test_fast" in bulk.cmd and "-n" in bulk.cmd
+    assert timed.name == "timing_tests" and timed.ok_exit == (0,) and "-n" not in timed.cmd
+    assert timed.cmd[5:7] == ("tests/perf_test.py", "tests/a_test.py::test_fast") and "tests" not in timed.cmd
+    assert timed.cmd[-2:] == ("-m", "not slow")

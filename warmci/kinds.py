@@ -28,19 +28,22 @@ def _read_pytest(t: _Table, job: Job) -> None:
     mark = t.get("mark", str, "")
     ignore = t.strings("ignore")
     deselect = t.strings("deselect")
+    timing_tests = t.strings("timing_tests")
     if "cmd" in t.data or "steps" in t.data:
         raise t.fail("cmd", "a pytest job builds its own commands; use args, xdist, timing_marker, ignore, deselect")
     if "-m" in args or any(a.startswith("-m") and len(a) > 2 and not a.startswith("--") for a in args):
         raise t.fail("args", "select tests by marker with `mark = \"EXPR\"`, not -m in args: pytest keeps only "
                      "the last -m, so the timing_marker split would silently drop it")
     job.options = {"args": args, "xdist": xdist, "timing_marker": marker, "mark": mark, "ignore": ignore,
-                   "deselect": deselect}
+                   "deselect": deselect, "timing_tests": timing_tests}
     # The cache plugin writes .pytest_cache into the shared source tree.
     base = ["python", "-m", "pytest", "-p", "no:cacheprovider", *args]
     base += [f"--ignore={p}" for p in ignore]
     for node in deselect:
         base += ["--deselect", node]
     bulk = list(base)
+    for node in timing_tests:
+        bulk += ["--deselect", node]
     if xdist:
         bulk += ["-n", str(xdist)]
     steps = []
@@ -54,4 +57,12 @@ def _read_pytest(t: _Table, job: Job) -> None:
         if mark:
             bulk += ["-m", mark]
         steps.append(Step(tuple(bulk), (0,), name="bulk"))
+    if timing_tests:
+        # Named wall-clock-sensitive tests (for a checkout whose tests lack the marker): their
+        # own process after the bulk, without xdist; every one must exist and run (exit 0 only).
+        timed = ["python", "-m", "pytest", "-p", "no:cacheprovider", *timing_tests]
+        timed += [f"--ignore={p}" for p in ignore]
+        for node in deselect:
+            timed += ["--deselect", node]
+        steps.append(Step(tuple(timed + (["-m", mark] if mark else [])), (0,), name="timing_tests"))
     job.steps = tuple(steps)
