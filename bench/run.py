@@ -149,9 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "breakdown" not in skip:
             data["noop_breakdown"] = section(
                 s, "breakdown", lambda: noop.breakdown(s, 1 if args.quick else 10, work, cprofile=not args.quick))
-        forced = (data.get("noop") or {}).get("forced", {}).get("median")
         if "incremental" not in skip:
-            data["incremental"] = section(s, "incremental", lambda: incremental.measure(s, forced))
+            data["incremental"] = section(s, "incremental", lambda: incremental.measure(s))
         needs = {n: j.needs for n, j in s.jobs.items()}
         data["handoff"] = section(s, "handoff", lambda: handoff.summarize(
             [p for r in s.runs for p in handoff.pairs(r.results, needs, cold.workers(), r.extra.get("tag", ""))]))
