@@ -37,8 +37,8 @@ def _med(sm: dict[str, Any] | None) -> float | None:
 
 
 def _err(sec: Any) -> str | None:
-    if not isinstance(sec, dict):
-        return "not run"
+    if not isinstance(sec, dict) or not sec:
+        return "not run (skipped)"
     if "error" in sec:
         return "error: " + sec["error"].strip().splitlines()[-1]
     return None

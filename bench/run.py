@@ -167,10 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["duration_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    (args.out / "latest.md").write_text(report.markdown(data))
+    rc = 0
+    try:
+        md = report.markdown(data)
+    except Exception:  # latest.json is written: never lose the numbers to a rendering bug
+        md = ("# warmci benchmark\n\nRendering failed; the numbers are in latest.json.\n\n"
+              f"```\n{traceback.format_exc()}```\n")
+        rc = 1
+    (args.out / "latest.md").write_text(md)
     print(f"bench: wrote {args.out / 'latest.json'} and {args.out / 'latest.md'} in {data['duration_s']} s",
           file=sys.stderr)
-    return 0
+    return rc
 
 
 if __name__ == "__main__":
