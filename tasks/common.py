@@ -1,6 +1,7 @@
 """The task dict every job family starts from: inputs, deps, skip key, action."""
 from __future__ import annotations
 
+import bisect
 import os
 from typing import Any
 
@@ -18,6 +19,8 @@ class FileIndex:
     def __init__(self, ctx: Context, pipe: Pipeline) -> None:
         self.ctx, self.pipe = ctx, pipe
         self._files: list[str] | None = None
+        self._plain: list[str] | None = None
+        self._matches: dict[str, list[str]] = {}
         # Declared outputs are never inputs by pattern: a job gets another's
         # output only through `needs`, so no hidden edges or cycles appear.
         self.outputs = {o for j in pipe.jobs.values() for o in j.outputs}
@@ -28,15 +31,34 @@ class FileIndex:
             self._files = files.walk(self.ctx.target, self.pipe.ignore)
         return self._files
 
+    def matches(self, pattern: str) -> list[str]:
+        """Files (not outputs) a pattern matches; patterns repeat across jobs, so each is matched once.
+
+        The pattern's literal directory prefix narrows the sorted file list by
+        bisection before any regex runs: at 50k files this is what keeps
+        building the task list cheap.
+        """
+        if pattern not in self._matches:
+            if self._plain is None:
+                self._plain = [f for f in self.files if f not in self.outputs]
+            literal = pattern.strip("/")
+            cut = min((i for i in (literal.find(c) for c in "*?[") if i >= 0), default=len(literal))
+            prefix = literal[:cut].rpartition("/")[0] + "/" if "/" in literal[:cut] else ""
+            lo = bisect.bisect_left(self._plain, prefix)
+            hi = bisect.bisect_left(self._plain, prefix + "\uffff") if prefix else len(self._plain)
+            rx = files.pattern_regex(pattern)
+            self._matches[pattern] = [f for f in self._plain[lo:hi] if rx.match(f)]
+        return self._matches[pattern]
+
     def path(self, rel: str) -> str:
         # One spelling for every path, so a file_dep equals its producer's target string.
         return os.path.normpath(os.path.join(self.ctx.target, rel))
 
     def inputs(self, job: Job, patterns: tuple[str, ...], key: str = "inputs") -> list[str]:
-        plain = [f for f in self.files if f not in self.outputs]
-        matched = files.select(plain, patterns, job.exclude)
         out: list[str] = []
-        for pattern, hits in matched.items():
+        exclude = [files.pattern_regex(p) for p in job.exclude]
+        for pattern in patterns:
+            hits = [f for f in self.matches(pattern) if not any(r.match(f) for r in exclude)]
             if not hits and not any(files.pattern_regex(pattern).match(o) for o in self.outputs):
                 raise PipelineError(self.pipe.path, f"jobs.{job.name}.{key}",
                                     f"pattern {pattern!r} matches no file in {self.ctx.target}; "

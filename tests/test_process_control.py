@@ -11,7 +11,7 @@ import pytest
 
 from warmci import ports, proc, servers
 
-from .helpers import HOSTILE, free_port, pid_alive, wait_for
+from .helpers import HOSTILE, free_port, pid_alive
 
 ENV = dict(os.environ)
 

@@ -63,13 +63,6 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def select(files: Iterable[str], include: Iterable[str], exclude: Iterable[str] = ()) -> dict[str, list[str]]:
-    """Files matched by each include pattern (minus excluded ones)."""
-    exc = [pattern_regex(p) for p in exclude]
-    kept = [f for f in files if not any(r.match(f) for r in exc)]
-    return {p: [f for f in kept if pattern_regex(p).match(f)] for p in include}
-
-
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

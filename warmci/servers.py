@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 import psutil
 
 from warmci import proc
 from warmci.errors import WarmciError
 
-# Probes go straight to loopback, never through a proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+@lru_cache(maxsize=1)
+def _opener() -> Any:
+    # Imported here: urllib pulls in http.client, ssl and email (~9 ms), which
+    # only a job with servers needs, not every `doit` that loads the task list.
+    import urllib.request
+
+    # Probes go straight to loopback, never through a proxy from the environment.
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServerFailed(WarmciError):
@@ -40,8 +47,10 @@ def probe(ready: str) -> bool:
                 return True
         except OSError:
             return False
+    import urllib.error
+
     try:
-        with _OPENER.open(ready, timeout=2) as resp:
+        with _opener().open(ready, timeout=2) as resp:
             return resp.status < 500
     except urllib.error.HTTPError as exc:
         return exc.code < 500
