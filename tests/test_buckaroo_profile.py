@@ -143,6 +143,8 @@ def test_smoke_covers_every_extra(pipe: pipeline.Pipeline) -> None:
     for extra in ("base", "polars", "mcp", "marimo", "jupyterlab", "notebook"):
         assert any(n == extra or n == f"{extra}: smoke" for n in names), extra
     for step in pipe.jobs["smoke-test-extras"].steps:
+        if "venv" in step.cmd:
+            assert "--clear" in step.cmd, step  # its work dir, and the venvs in it, outlive a run
         if "install" in step.cmd:
             assert step.cmd[-2:] == ("-c", "{work}/lock.txt"), step  # the lockfile constrains every install
 
