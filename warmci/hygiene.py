@@ -15,7 +15,6 @@ import fcntl
 import os
 import signal
 import sys
-import threading
 import time
 from typing import Any
 
@@ -37,7 +36,6 @@ class _Run:
         self.lock_fd: int | None = None
         self.cancelling = False
         self.old_handlers: dict[int, Any] = {}
-        self.watchdog: threading.Timer | None = None
 
 
 _current: _Run | None = None
@@ -74,9 +72,10 @@ def start_run(ctx: Context) -> None:
     if ctx.deadline:
         # Jobs cap their own timeouts at the deadline; this is the backstop for the
         # run itself (a job stuck outside a command, a dispatch that never ends).
-        run.watchdog = threading.Timer(max(0.0, ctx.deadline - time.time()) + 5, _deadline_passed)
-        run.watchdog.daemon = True
-        run.watchdog.start()
+        # An interval timer, not a thread: doit forks its workers after this, and
+        # timers, unlike threads, are not carried into a fork.
+        run.old_handlers[signal.SIGALRM] = signal.signal(signal.SIGALRM, _deadline_passed)
+        signal.setitimer(signal.ITIMER_REAL, max(0.0, float(ctx.deadline) - time.time()) + 5)
 
 
 def end_run(ctx: Context) -> None:
@@ -85,8 +84,7 @@ def end_run(ctx: Context) -> None:
     run = _current
     if run is None or os.getpid() != run.main_pid:
         return
-    if run.watchdog is not None:
-        run.watchdog.cancel()
+    signal.setitimer(signal.ITIMER_REAL, 0)
     for sig, handler in run.old_handlers.items():
         signal.signal(sig, handler)
     snapshot(ctx, "after run")
@@ -155,12 +153,12 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _deadline_passed() -> None:
+def _deadline_passed(signum: int, frame: Any) -> None:
     run = _current
-    if run is None:
+    if run is None or os.getpid() != run.main_pid:
         return
     log(run.ctx, "run deadline passed")
-    os.kill(run.main_pid, signal.SIGTERM)
+    _on_signal(signal.SIGTERM, frame)
 
 
 def snapshot(ctx: Context, when: str) -> None:

@@ -23,6 +23,9 @@ from warmci import critpath
 from warmci.errors import WarmciError
 
 ORDER_VAR = "WARMCI_ORDER"
+# Relative cost of a job kind when no run has been recorded yet (seconds on the demo).
+KIND_ESTIMATE = {"playwright": 5.0, "pytest": 2.0, "smoke": 1.0, "wheel": 1.0, "js-build": 1.0,
+                 "js-test": 1.0, "python-deps": 1.0, "js-deps": 1.0, "lint": 0.5, "command": 1.0}
 MODES = ("critical-path", "definition")
 
 
@@ -38,9 +41,17 @@ def prioritize(tasks: list[dict[str, Any]], durations: Mapping[str, float]) -> l
     """Set meta.warmci.priority on each task dict; return them longest remaining path first."""
     needs = {t["basename"]: list(t.get("task_dep", ())) for t in tasks}
     known = [durations[n] for n in needs if n in durations]
-    # A job never seen before counts as a typical one (or 1 s when nothing is known: the path length in jobs).
-    default = sorted(known)[len(known) // 2] if known else 1.0  # (statistics costs 6 ms to import)
-    prio = critpath.remaining(needs, durations, default)
+    if known:
+        # A job never seen before counts as a typical one of this pipeline.
+        default = sorted(known)[len(known) // 2]  # (statistics costs 6 ms to import)
+        estimates = dict(durations)
+    else:
+        # A cold state dir: rank by what each kind of job usually costs, or a
+        # browser suite at the end of the longest chain is dispatched last.
+        default = 1.0
+        estimates = {t["basename"]: KIND_ESTIMATE.get(t.get("meta", {}).get("warmci", {}).get("kind", ""), 1.0)
+                     for t in tasks}
+    prio = critpath.remaining(needs, estimates, default)
     for t in tasks:
         t.setdefault("meta", {}).setdefault("warmci", {})["priority"] = round(prio[t["basename"]], 3)
     return sorted(tasks, key=lambda t: -prio[t["basename"]])
