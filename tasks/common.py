@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from warmci import files, jobenv
-from warmci.context import Context
+from warmci.context import RUNNER_ROOT, Context
 from warmci.errors import PipelineError
 from warmci.jobrun import run_job
 from warmci.pipeline import Job, Pipeline
@@ -67,6 +67,18 @@ class FileIndex:
         return sorted(set(out))
 
 
+def runner_scripts(job: Job) -> list[str]:
+    """warmci's own files a job's commands run (`{runner}/...`): editing one reruns the job."""
+    args = [a for step in job.steps for a in step.cmd] + [a for srv in job.servers for a in srv.cmd]
+    out = []
+    for arg in args:
+        if arg.startswith("{runner}/"):
+            path = os.path.normpath(os.path.join(RUNNER_ROOT, arg[len("{runner}/"):]))
+            if os.path.isfile(path):
+                out.append(path)
+    return out
+
+
 def env_lockfiles(pipe: Pipeline, job: Job) -> tuple[str, ...]:
     """Lockfiles of the environments a job runs in: a lock change reruns it."""
     locks: tuple[str, ...] = ()
@@ -87,7 +99,7 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
         deps += locks
     else:
         locks = []
-    file_dep = [index.path(f) for f in deps]
+    file_dep = [index.path(f) for f in deps] + runner_scripts(job)
     for need in job.needs:
         file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
         if pipe.jobs[need].kind == "wheel":

@@ -181,3 +181,16 @@ def test_input_pattern_matching_nothing_is_an_error(target: Path, tmp_path: Path
 def test_state_inside_target_is_refused(target: Path, tool_env: dict[str, str]) -> None:
     run = run_doit(target, target / ".state", env=tool_env)
     assert run.rc == 3 and "inside the target" in run.err
+
+
+def test_a_runner_script_the_job_runs_is_one_of_its_inputs(tmp_path: Path) -> None:
+    from tasks.common import runner_scripts
+    from warmci import pipeline
+
+    toml = tmp_path / "warmci.toml"
+    toml.write_text('[jobs.a]\ncmd = ["python", "{runner}/warmci/playwright_browsers.py", "--x"]\n'
+                    '[jobs.b]\ncmd = ["python", "-c", "pass"]\n')
+    pipe = pipeline.load(toml)
+    scripts = runner_scripts(pipe.jobs["a"])
+    assert len(scripts) == 1 and scripts[0].endswith("/warmci/playwright_browsers.py")
+    assert runner_scripts(pipe.jobs["b"]) == []

@@ -61,6 +61,11 @@ def start_run(ctx: Context) -> None:
         sys.stderr.flush()
         os._exit(3)
     _current = run
+    # A run id given again (WARMCI_RUN_ID) must not inherit an earlier cancellation.
+    try:
+        os.remove(ctx.cancel_marker)
+    except FileNotFoundError:
+        pass
     log(ctx, f"run {ctx.run_id} (pid {run.main_pid}) target {ctx.target}")
     snapshot(ctx, "before run")
     ended = end_leftovers(ctx)
