@@ -87,5 +87,6 @@ def no_leftovers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(autouse=True)
 def hermetic_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default state dirs (XDG_STATE_HOME) go to a temporary dir, never the user's."""
+    """Default state dirs and the tool-version cache go to temporary dirs, never the user's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

@@ -85,7 +85,10 @@ class Context:
 
     @property
     def tool_cache(self) -> str:
-        return os.path.join(self.state, "tool-versions.json")
+        """Per machine, not per state dir: a version is keyed by its executable's stat,
+        so every run on the machine can share it (and a cold state dir asks no tool)."""
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "warmci", "tool-versions.json")
 
     def worktree_dir(self, job: str) -> str:
         return os.path.join(self.state, "worktrees", job)
