@@ -9,6 +9,8 @@ import pytest
 
 from warmci import proc
 
+from .small_target import target, tool_env  # noqa: F401 (fixtures shared by the small-target tests)
+
 
 def _ours(p: psutil.Process, base: str) -> bool:
     """Started by a warmci run of this test session (its state dir is under pytest's basetemp).

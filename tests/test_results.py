@@ -12,23 +12,9 @@ from typing import Any
 import pytest
 
 from .helpers import RUNNER, Run, git, make_repo, run_doit
-from .test_skip_contract import PIPELINE, set_tool_version
+from .small_target import set_tool_version
 
 ALL = {"ja", "jb", "jc"}
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "target", {
-        "a/x.txt": "one\n", "b/y.txt": "ok\n", "warmci.toml": PIPELINE, ".gitignore": "gen/\n"})
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    set_tool_version(bin_dir, "1.0")
-    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FOO": "x", "PIPELINE_WIDE": "p"}
 
 
 def why(run: Run, job: str) -> list[dict[str, Any]]:
@@ -45,9 +31,9 @@ def ci_log(state: Path, run: Run) -> list[str]:
     return (state / "runs" / run.results["run_id"] / "ci.log").read_text().splitlines()
 
 
-def test_results_json_of_a_first_run(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
+def test_results_json_of_a_first_run(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    run = run_doit(target, state, env=env)
+    run = run_doit(target, state, env=tool_env)
     assert run.rc == 0 and run.results, run
     r = run.results
     assert r["schema"] == 2 and r["status"] == "passed" and r["counts"] == {"passed": 3}
@@ -79,8 +65,8 @@ def test_results_json_of_a_first_run(target: Path, tmp_path: Path, env: dict[str
     assert "warmci: PASSED in" in run.out and "critical path:" in run.out
 
 
-def test_durations_add_up_with_the_wall_time(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    run = run_doit(target, tmp_path / "state", "-n", "1", env=env)
+def test_durations_add_up_with_the_wall_time(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    run = run_doit(target, tmp_path / "state", "-n", "1", env=tool_env)
     assert run.rc == 0 and run.results, run
     r = run.results
     jobs = sorted((j for j in r["jobs"].values()), key=lambda j: j["start"])
@@ -99,11 +85,11 @@ def test_durations_add_up_with_the_wall_time(target: Path, tmp_path: Path, env: 
 
 
 def test_why_names_the_changed_file_and_what_else_changed(target: Path, tmp_path: Path,
-                                                          env: dict[str, str]) -> None:
+                                                          tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    assert run_doit(target, state, env=env).rc == 0
+    assert run_doit(target, state, env=tool_env).rc == 0
     (target / "a/x.txt").write_text("two\n")
-    run = run_doit(target, state, env=env)
+    run = run_doit(target, state, env=tool_env)
     assert run.executed == {"ja", "jc"}, run
     assert kinds(run, "ja") == {("file", "a/x.txt")}
     assert why(run, "ja")[0]["text"] == "a/x.txt changed"
@@ -113,73 +99,73 @@ def test_why_names_the_changed_file_and_what_else_changed(target: Path, tmp_path
     assert "because: a/x.txt changed" in run.out
     # A file and a keyed variable at once: doit stops at the first failing check, warmci names both.
     (target / "b/y.txt").write_text("still ok\n")
-    run = run_doit(target, state, env={**env, "FOO": "y"})
+    run = run_doit(target, state, env={**tool_env, "FOO": "y"})
     assert run.executed == {"jb"}, run
     assert kinds(run, "jb") == {("file", "b/y.txt"), ("env", "FOO")}
     env_reason = next(r for r in why(run, "jb") if r["kind"] == "env")
     assert (env_reason["old"], env_reason["new"]) == ("x", "y")
     # A tool upgrade.
     set_tool_version(tmp_path / "bin", "2.0")
-    run = run_doit(target, state, env={**env, "FOO": "y"})
+    run = run_doit(target, state, env={**tool_env, "FOO": "y"})
     assert run.executed == {"jc"} and kinds(run, "jc") == {("tool", "faketool")}, run
     # The pipeline entry.
     text = (target / "warmci.toml").read_text().replace('doc = "fail if', 'timeout = 77\ndoc = "fail if')
     (target / "warmci.toml").write_text(text)
-    run = run_doit(target, state, env={**env, "FOO": "y"})
+    run = run_doit(target, state, env={**tool_env, "FOO": "y"})
     assert run.executed == {"jb"} and kinds(run, "jb") == {("config", "config")}, run
 
 
-def test_missing_output_forced_and_failed_runs_say_so(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
+def test_missing_output_forced_and_failed_runs_say_so(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    assert run_doit(target, state, env=env).rc == 0
+    assert run_doit(target, state, env=tool_env).rc == 0
     (target / "gen/a.out").unlink()
-    run = run_doit(target, state, env=env)
+    run = run_doit(target, state, env=tool_env)
     assert kinds(run, "ja") == {("output", "gen/a.out")}, run
-    forced = run_doit(target, state, "-a", env=env)
+    forced = run_doit(target, state, "-a", env=tool_env)
     assert all(kinds(forced, j) == {("forced", "always-execute")} for j in ALL), forced
     subprocess.run([sys.executable, "-m", "doit", "-f", str(RUNNER / "dodo.py"), "forget", "jb",
                     f"target={target}", f"state={state}"], check=True, capture_output=True,
-                   env={**os.environ, **env})
-    forgotten = run_doit(target, state, env=env)
+                   env={**os.environ, **tool_env})
+    forgotten = run_doit(target, state, env=tool_env)
     assert forgotten.executed == {"jb"} and kinds(forgotten, "jb") == {("forced", "forget")}, forgotten
     (target / "b/y.txt").write_text("fail\n")
-    assert run_doit(target, state, env=env).status("jb") == "failed"
-    again = run_doit(target, state, env=env)
+    assert run_doit(target, state, env=tool_env).status("jb") == "failed"
+    again = run_doit(target, state, env=tool_env)
     assert kinds(again, "jb") == {("last-run", "failed")}, again
 
 
-def test_a_skipped_run_says_why_each_job_skipped(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
+def test_a_skipped_run_says_why_each_job_skipped(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    assert run_doit(target, state, env=env).rc == 0
-    noop = run_doit(target, state, env=env)
+    assert run_doit(target, state, env=tool_env).rc == 0
+    noop = run_doit(target, state, env=tool_env)
     assert noop.results and noop.results["counts"] == {"up-to-date": 3}, noop
     assert {j["reason"] for j in noop.results["jobs"].values()} == {"up to date"}
     assert sorted(line[11:] for line in ci_log(state, noop)) == sorted(f"SKIP {j} up to date" for j in ALL)
     # Jobs the selection left out are "filtered", not silently absent.
-    one = run_doit(target, state, "jb", env=env)
+    one = run_doit(target, state, "jb", env=tool_env)
     assert one.status("jb") == "up-to-date" and one.status("ja") == "filtered" and one.status("jc") == "filtered"
     assert one.results and one.results["status"] == "passed"
     assert any(line.endswith("SKIP ja filtered") for line in ci_log(state, one))
     # A dependency that failed: its dependents did not run, and say which one.
     (target / "a/x.txt").unlink()
     (target / "a/z.txt").write_text("keeps the pattern matching\n")
-    failed = run_doit(target, state, env=env)
+    failed = run_doit(target, state, env=tool_env)
     assert failed.status("ja") == "failed" and failed.status("jc") == "not-run", failed
     assert failed.results and failed.results["jobs"]["jc"]["reason"] == "dependency failed: ja"
     assert any(line.endswith("SKIP jc dependency failed: ja") for line in ci_log(state, failed))
     assert f"failed    ja  log: {failed.results['jobs']['ja']['log']}" in failed.out
 
 
-def test_explain_names_each_changed_input(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
+def test_explain_names_each_changed_input(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    assert run_doit(target, state, env=env).rc == 0
+    assert run_doit(target, state, env=tool_env).rc == 0
     (target / "b/y.txt").write_text("changed\n")
     (target / "a/x.txt").write_text("two\n")
 
     def explain(*jobs: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "warmci", "explain", *jobs, f"target={target}",
                                f"state={state}"], capture_output=True, text=True, cwd=RUNNER,
-                              env={**os.environ, **env, "FOO": "y"})
+                              env={**os.environ, **tool_env, "FOO": "y"})
 
     out = explain("jb", "jc")
     assert out.returncode == 0, out.stderr
@@ -191,7 +177,7 @@ def test_explain_names_each_changed_input(target: Path, tmp_path: Path, env: dic
         "outputs change",
     ]
     # Explaining changes nothing: the run afterwards still sees the same changes.
-    run = run_doit(target, state, env={**env, "FOO": "y"})
+    run = run_doit(target, state, env={**tool_env, "FOO": "y"})
     assert run.executed == {"ja", "jb", "jc"}, run
     everything = explain()
     assert sorted(everything.stdout.splitlines()) == ["ja: up to date", "jb: up to date", "jc: up to date"]
@@ -232,16 +218,16 @@ def test_critical_path_first_dispatch(tmp_path: Path, order: str, first: list[st
         assert run.results["jobs"]["l1"]["priority"] == 5.0 and run.results["jobs"]["s1"]["priority"] == 1.0
 
 
-def test_unknown_order_is_a_setup_error(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    run = run_doit(target, tmp_path / "state", env={**env, "WARMCI_ORDER": "random"})
+def test_unknown_order_is_a_setup_error(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    run = run_doit(target, tmp_path / "state", env={**tool_env, "WARMCI_ORDER": "random"})
     assert run.rc == 3 and "WARMCI_ORDER='random'" in run.err, run
 
 
-def test_gantt_of_a_run_and_of_two_runs(target: Path, tmp_path: Path, env: dict[str, str]) -> None:
+def test_gantt_of_a_run_and_of_two_runs(target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
     state = tmp_path / "state"
-    first = run_doit(target, state, env=env)
+    first = run_doit(target, state, env=tool_env)
     (target / "a/x.txt").write_text("two\n")
-    second = run_doit(target, state, env=env)
+    second = run_doit(target, state, env=tool_env)
     assert first.results and second.results
     for i, args in enumerate(([str(state / "runs" / first.results["run_id"])], [str(state)],
                               [str(state / "runs" / first.results["run_id"] / "results.json"), str(state)])):

@@ -9,9 +9,10 @@ last time, or was forgotten).
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
+
+from warmci import statefile
 
 # Statuses that mean the job's command actually ran in that run.
 EXECUTED = ("passed", "failed", "error", "timed-out", "skipped", "cancelled")
@@ -23,11 +24,7 @@ def path(state: str) -> str:
 
 def load(state: str) -> dict[str, dict[str, Any]]:
     """job -> {"status", "run_id", "end", "duration"}; {} when nothing was recorded."""
-    try:
-        with open(path(state)) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
+    data = statefile.read_json(path(state))
     jobs = data.get("jobs") if isinstance(data, dict) else None
     return jobs if isinstance(jobs, dict) else {}
 
@@ -53,8 +50,4 @@ def record(state: str, run_id: str, jobs: dict[str, dict[str, Any]]) -> None:
             new = float(job["duration"])
             rec["duration"] = round(new if not isinstance(old, (int, float)) else (old + new) / 2, 3)
         known[name] = rec
-    os.makedirs(state, exist_ok=True)
-    tmp = f"{path(state)}.{os.getpid()}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"schema": 1, "jobs": known}, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path(state))
+    statefile.write_json(path(state), {"schema": 1, "jobs": known})

@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from warmci import proc
+from warmci import ports, proc
 from warmci.context import Context
 from warmci.errors import WarmciError
 
@@ -175,14 +175,8 @@ def snapshot(ctx: Context, when: str) -> None:
                 found.append(p)
         except psutil.Error:
             continue
-    ports_by_pid: dict[int, list[int]] = {}
-    if found:  # the socket table costs ~10 ms: read it only when there is something to report
-        try:
-            for c in psutil.net_connections(kind="tcp"):
-                if c.status == psutil.CONN_LISTEN and c.pid:
-                    ports_by_pid.setdefault(c.pid, []).append(c.laddr.port)
-        except psutil.Error:
-            pass
+    # The socket table costs ~10 ms: read it only when there is something to report.
+    ports_by_pid = ports.ports_by_pid() if found else {}
     lines = []
     for p in found:
         try:

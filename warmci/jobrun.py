@@ -7,8 +7,8 @@ doit TaskFailed: a failed, timed-out or cancelled job is never a success.
 """
 from __future__ import annotations
 
-import json
 import os
+import shlex
 import shutil
 import time
 from functools import lru_cache
@@ -16,7 +16,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from warmci import files, interpreters, jobenv, ports, proc, servers, worktree
+from warmci import files, interpreters, jobenv, ports, proc, servers, statefile, worktree
 from warmci.context import RUNNER_ROOT, Context
 from warmci.errors import WarmciError
 from warmci.pipeline import Job, Pipeline, load
@@ -142,7 +142,7 @@ class JobRun:
             cwd = self._cwd(root, srv.cwd or job.cwd, values)
             argv = [fmt(a, values) for a in srv.cmd]
             slog = self.log.replace(".log", f".server-{i}.log")
-            self._say(f"starting server {i}: {_show(argv)} (ready: {fmt(srv.ready, values)}, log {slog})")
+            self._say(f"starting server {i}: {shlex.join(argv)} (ready: {fmt(srv.ready, values)}, log {slog})")
             try:
                 self.servers.append(servers.start(argv, ready=fmt(srv.ready, values), cwd=cwd, env=senv,
                                                   log=slog, timeout=min(srv.timeout, _left(deadline)),
@@ -188,7 +188,7 @@ class JobRun:
         left = _left(deadline)
         if left <= 0:
             raise JobError(f"timed out before step {name!r} ({self._limit()})", "timed-out")
-        self._say(f"$ cd {cwd} && {_show(argv)}")
+        self._say(f"$ cd {cwd} && {shlex.join(argv)}")
         out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
                        registry=self.registry, meta={**self.meta, "role": "step", "step": name})
         self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
@@ -202,7 +202,7 @@ class JobRun:
             raise JobError(f"step {name!r}: command not found: {argv[0]!r}; install it or fix the pipeline "
                            f"file {self.pipe.path}", "error", 127)
         if out.returncode not in ok_exit:
-            raise JobError(f"step {name!r} exited {out.returncode} (`{_show(argv)}`)", "failed", out.returncode)
+            raise JobError(f"step {name!r} exited {out.returncode} (`{shlex.join(argv)}`)", "failed", out.returncode)
 
     def _limit(self) -> str:
         if self.ctx.deadline and float(self.ctx.deadline) < time.time() + 1:
@@ -236,7 +236,7 @@ class JobRun:
         assert self.job.wheel is not None
         producer = self.pipe.wheel_job()
         assert producer is not None
-        manifest = _read_json(self.ctx.manifest_file(producer.name))
+        manifest = statefile.read_json(self.ctx.manifest_file(producer.name))
         wheels = [f for f in (manifest or {}).get("files", {}) if f.endswith(".whl")]
         if len(wheels) != 1:
             raise JobError(f"expected one wheel from {producer.name}, found {wheels or 'none'}; "
@@ -268,13 +268,13 @@ class JobRun:
             raise JobError(f"the build wrote nothing into {out}", "failed")
         manifest = {"files": {n: files.sha256_file(os.path.join(out, n)) for n in names
                               if os.path.isfile(os.path.join(out, n))}}
-        _write_json(self.ctx.manifest_file(self.job.name), manifest)
+        statefile.write_json(self.ctx.manifest_file(self.job.name), manifest)
         self.status["artifacts"] = manifest["files"]
 
     def _write_marker(self) -> None:
         digest = {p: files.sha256_file(os.path.join(self.ctx.target, p)) for p in self.job.inputs
                   if os.path.isfile(os.path.join(self.ctx.target, p))}
-        _write_json(self.ctx.marker_file(self.job.name), digest)
+        statefile.write_json(self.ctx.marker_file(self.job.name), digest)
 
     def _prepare_dirs(self) -> None:
         tmp = self.ctx.tmp_dir(self.job.name)
@@ -290,17 +290,11 @@ class JobRun:
             fh.write(f"[warmci {time.strftime('%H:%M:%S')}] {line}\n")
 
     def _write_status(self) -> None:
-        _write_json(self.ctx.status_file(self.job.name), self.status)
+        statefile.write_json(self.ctx.status_file(self.job.name), self.status)
 
 
 def _left(deadline: float) -> float:
     return deadline - time.monotonic()
-
-
-def _show(argv: list[str]) -> str:
-    import shlex
-
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 def _remove(path: str) -> None:
@@ -308,19 +302,3 @@ def _remove(path: str) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)

@@ -10,7 +10,6 @@ and this process, its parents and PID 1 are never signalled.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psutil
+
+from warmci import statefile
 
 TOKEN_VAR = "WARMCI_TOKEN"
 GRACE = 5.0
@@ -97,13 +98,9 @@ class Registry:
         return os.path.join(self.directory, f"{pid}-{int(create_time * 1000)}.json")
 
     def add(self, child: Child, meta: Mapping[str, object]) -> None:
-        os.makedirs(self.directory, exist_ok=True)
         rec = {"pid": child.pid, "create_time": child.create_time, "token": child.token,
                "argv": child.argv, "meta": dict(meta)}
-        tmp = self._file(child.pid, child.create_time) + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(rec, fh)
-        os.replace(tmp, self._file(child.pid, child.create_time))
+        statefile.write_json(self._file(child.pid, child.create_time), rec)
 
     def remove(self, pid: int, create_time: float) -> None:
         try:
@@ -120,11 +117,10 @@ class Registry:
         for name in names:
             if not name.endswith(".json"):
                 continue
+            d = statefile.read_json(os.path.join(self.directory, name))
             try:
-                with open(os.path.join(self.directory, name)) as fh:
-                    d = json.load(fh)
                 out.append(Record(d["pid"], d["create_time"], d["token"], d["argv"], d.get("meta", {})))
-            except (OSError, ValueError, KeyError):
+            except (TypeError, KeyError):
                 continue
         return out
 

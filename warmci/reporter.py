@@ -8,7 +8,6 @@ documented in docs/results.md; bump SCHEMA when it changes incompatibly.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -18,7 +17,7 @@ from typing import Any
 import psutil
 from doit.exceptions import UnmetDependency
 
-from warmci import critpath, gitinfo, history, hygiene, versions, why
+from warmci import critpath, gitinfo, history, hygiene, statefile, versions, why
 from warmci.context import Context
 from warmci.sampler import Sampler
 from warmci.terminal import Console, secs, summary
@@ -67,10 +66,8 @@ class WarmciReporter:
         return self.jobs.setdefault(name, {"name": name})
 
     def _worker_status(self, name: str) -> dict[str, Any]:
-        try:
-            with open(self.ctx.status_file(name)) as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
+        data = statefile.read_json(self.ctx.status_file(name))
+        if not isinstance(data, dict):
             return {}
         # A status file older than this run's start is a leftover and is ignored.
         return data if data.get("start", 0) >= self.start - 1 else {}
@@ -258,10 +255,7 @@ class WarmciReporter:
             "errors": self.errors,
         }
         path = os.path.join(self.ctx.run_dir, "results.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(results, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        statefile.write_json(path, results)
         try:
             history.record(self.ctx.state, self.ctx.run_id, self.jobs)
         except OSError as exc:

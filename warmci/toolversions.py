@@ -7,13 +7,11 @@ so the stat changes and the version is asked again.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import threading
 
-from warmci import interpreters
+from warmci import interpreters, statefile
 
 # Tools whose executable name differs from the name used in pipeline files.
 _EXECUTABLES = {"chromium": ("chromium", "chromium-browser", "google-chrome")}
@@ -46,11 +44,8 @@ class VersionCache:
 
     def _load(self) -> dict[str, dict[str, str]]:
         if self._data is None:
-            try:
-                with open(self.cache_file) as fh:
-                    self._data = json.load(fh)
-            except (OSError, ValueError):
-                self._data = {}
+            data = statefile.read_json(self.cache_file)
+            self._data = data if isinstance(data, dict) else {}
         return self._data
 
     def version(self, tool: str, path: str | None = None) -> str:
@@ -76,18 +71,10 @@ class VersionCache:
     def save(self) -> None:
         if not self._dirty or self._data is None:
             return
-        os.makedirs(os.path.dirname(self.cache_file), exist_ok=True)
         # Merge with what another cache object (the reporter's versions.txt thread)
         # saved meanwhile; entries are keyed by executable stat, so either is valid.
-        try:
-            with open(self.cache_file) as fh:
-                merged = {**json.load(fh), **self._data}
-        except (OSError, ValueError):
-            merged = dict(self._data)
-        tmp = f"{self.cache_file}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w") as fh:
-            json.dump(merged, fh, indent=1, sort_keys=True)
-        os.replace(tmp, self.cache_file)
+        on_disk = statefile.read_json(self.cache_file)
+        statefile.write_json(self.cache_file, {**(on_disk if isinstance(on_disk, dict) else {}), **self._data})
         self._dirty = False
 
 

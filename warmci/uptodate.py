@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from warmci import files, interpreters, toolversions
+from warmci import files, interpreters, statefile, toolversions
 from warmci.context import Context
 
 KEY = "warmci:key"
@@ -148,10 +148,8 @@ class ArtifactsIntact:
         return self.last
 
     def _intact(self) -> bool:
-        try:
-            with open(self.manifest) as fh:
-                listed = json.load(fh)["files"]
-        except (OSError, ValueError, KeyError):
+        listed = (statefile.read_json(self.manifest) or {}).get("files")
+        if not isinstance(listed, dict):
             return False
         for name, digest in listed.items():
             path = os.path.join(self.directory, name)

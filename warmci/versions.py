@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterable
 
-from warmci import toolversions
+from warmci import statefile, toolversions
 from warmci.context import Context
 
 # Always reported, whether or not a job keys on them.
@@ -85,7 +85,4 @@ def render(ctx: Context, found: dict[str, dict[str, str]], dists: dict[str, dict
 
 def write(ctx: Context, path: str, found: dict[str, dict[str, str]]) -> None:
     """Write versions.txt from the tools found earlier and the packages installed now."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(render(ctx, found, packages(ctx)))
-    os.replace(tmp, path)
+    statefile.write_text(path, render(ctx, found, packages(ctx)))
