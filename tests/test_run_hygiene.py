@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from warmci import proc
+from warmci.execute import proc
 
 from .helpers import HOSTILE, RUNNER, free_port, make_repo, pid_alive, run_doit, wait_for
 
@@ -107,7 +107,7 @@ inputs = ["src/**"]
         wait_for(lambda: any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
                              for c in psutil.net_connections("tcp")), 15, "the foreign server to listen")
         run = run_doit(target, state)
-        assert run.rc != 0 and run.status("serve") == "error", run
+        assert run.rc != 0 and run.status("serve") == "errored", run
         reason = run.results["jobs"]["serve"]["reason"] if run.results else ""
         assert f"port {port} is held by pid {foreign.pid}" in reason and "http.server" in reason, reason
         assert "left running" in reason

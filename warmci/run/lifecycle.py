@@ -1,13 +1,18 @@
-"""Run-level process hygiene: what happens at the start and end of every run.
+"""The run's lifecycle in doit's main process: what happens before the first job and after the last.
 
 - One run per state dir at a time (a lock), because the start of a run ends
   whatever the registry says earlier runs left alive.
-- Before and after the run, a snapshot of warmci's processes and their
-  listening ports goes to run.log (to debug back-to-back contamination).
+- Before and after the run, a snapshot of this state dir's warmci processes
+  and their listening ports goes to run.log (to debug back-to-back
+  contamination).
 - SIGTERM/SIGINT/SIGHUP end every running job's tree within the grace period
   and then raise KeyboardInterrupt, the one interruption doit survives with
   its dependency DB saved, so the successes before the signal are kept.
 - The run's deadline is enforced by the same path.
+- The exit code comes from the run's outcome (warmci.status), which the
+  reporter records here once the results are written.
+
+doit calls `start` and `finish` around its runner (warmci.doitapi.control_runs).
 """
 from __future__ import annotations
 
@@ -20,15 +25,16 @@ from typing import Any
 
 import psutil
 
-from warmci import ports, proc
 from warmci.context import Context
 from warmci.errors import WarmciError
+from warmci.execute import ports, proc
+from warmci.status import EXIT_SETUP, Status, exit_code
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class _Run:
-    """The hygiene state of the run in progress in this process."""
+    """The state of the run in progress in this process."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -47,6 +53,28 @@ def log(ctx: Context, line: str) -> None:
         fh.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
 
 
+class Lifecycle:
+    """The hooks doit's runner is run between (warmci.doitapi.RunHooks)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.outcome: Status | None = None
+
+    def record(self, outcome: Status) -> None:
+        """The run's status, from the reporter once results.json is written."""
+        self.outcome = outcome
+
+    def start(self) -> None:
+        start_run(self.ctx)
+
+    def finish(self, cancelled: bool) -> int:
+        end_run(self.ctx)
+        if cancelled or self.outcome is None:
+            # Cancelled, or the reporter never got to the end: nothing may count as passed.
+            return exit_code(Status.CANCELLED if cancelled else Status.ERRORED)
+        return exit_code(self.outcome)
+
+
 def start_run(ctx: Context) -> None:
     """Called once in doit's main process before any job is dispatched."""
     global _current
@@ -58,8 +86,7 @@ def start_run(ctx: Context) -> None:
         # this state dir, its DB and its registry.
         sys.stdout.flush()
         sys.stderr.write(f"warmci: error: {exc}\n")
-        sys.stderr.flush()
-        os._exit(3)
+        raise SystemExit(EXIT_SETUP) from None
     _current = run
     # A run id given again (WARMCI_RUN_ID) must not inherit an earlier cancellation.
     try:
@@ -167,11 +194,12 @@ def _deadline_passed(signum: int, frame: Any) -> None:
 
 
 def snapshot(ctx: Context, when: str) -> None:
-    """Record warmci's processes (token holders) and the ports they listen on."""
+    """Record this state dir's warmci processes (token holders) and the ports they listen on."""
     found: list[psutil.Process] = []
     for p in psutil.process_iter():
         try:
-            if proc.TOKEN_VAR in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+            env = p.environ()
+            if proc.TOKEN_VAR in env and env.get("WARMCI_STATE") == ctx.state and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p)
         except psutil.Error:
             continue

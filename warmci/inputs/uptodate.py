@@ -11,8 +11,9 @@ import json
 import os
 from typing import Any
 
-from warmci import files, interpreters, statefile, toolversions
+from warmci import statefile
 from warmci.context import Context
+from warmci.inputs import files, interpreters, toolversions
 
 KEY = "warmci:key"
 _caches: dict[str, toolversions.VersionCache] = {}
@@ -65,8 +66,9 @@ class InputsKey:
         return forced is None and values.get(KEY) == now
 
 
-# Key part -> the `kind` warmci.why reports for it.
+# Key part -> the `kind` warmci.why reports for it, and what the part's list is called in a pipeline file.
 _KINDS = {"tools": "tool", "env": "env", "python": "python", "config": "config"}
+_LISTS = {"tools": "tools", "env": "keyed_env"}
 
 
 def changed_entries(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,14 +80,33 @@ def changed_entries(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dic
         a, b = old.get(part), new.get(part)
         kind = _KINDS.get(part, part)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += [{"kind": kind, "name": k, "old": a.get(k), "new": b.get(k),
-                     "text": f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}"}
-                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            out += [_entry(part, kind, k, a, b) for k in sorted(set(a) | set(b)) if k not in a or k not in b
+                    or a[k] != b[k]]
         elif a != b and part == "config":
             out.append({"kind": "config", "name": "config", "text": "config: its pipeline entry changed"})
         elif a != b:
             out.append({"kind": kind, "name": part, "old": a, "new": b, "text": f"{part}: {a!r} -> {b!r}"})
+    if old != new and not out:
+        # Not one entry differs, yet the keys do (their layout changed with warmci): say that, not a guess.
+        out.append({"kind": "key", "name": "", "text": "the layout of warmci's input key changed"})
     return out
+
+
+def _entry(part: str, kind: str, name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One changed entry of a key part; an entry that came or went says it was added to or removed from its list."""
+    entry = {"kind": kind, "name": name, "old": a.get(name), "new": b.get(name)}
+    listed = _LISTS.get(part, part)
+    if name not in a:
+        entry["text"] = f"{listed} changed: {name} added ({_show(b[name])})"
+    elif name not in b:
+        entry["text"] = f"{listed} changed: {name} removed (was {_show(a[name])})"
+    else:
+        entry["text"] = f"{part}.{name}: {a[name]!r} -> {b[name]!r}"
+    return entry
+
+
+def _show(value: object) -> str:
+    return "unset" if value is None else repr(value)
 
 
 def inputs_key(task: Any) -> InputsKey | None:

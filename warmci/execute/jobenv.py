@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from warmci.context import RUNNER_ROOT, Context
-from warmci.pipeline import Job, Pipeline
+from warmci.context import Context
+from warmci.inputs.toolversions import search_path
+from warmci.pipeline.model import Job
 
 # Passed through but not keyed: they say where to fetch from or how to
 # print, not what the result is (lockfiles pin the what).
@@ -23,20 +24,6 @@ PASS_THROUGH = (
     "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_PYTHON_DOWNLOADS",
     "npm_config_registry", "PYTHONDONTWRITEBYTECODE", "PYENV_ROOT",
 )
-# Keyed by default in every pipeline: they change what a browser job runs.
-DEFAULT_KEYED = ("WARMCI_CHROMIUM", "PLAYWRIGHT_BROWSERS_PATH", "CI")
-
-
-def search_path(environ: Mapping[str, str] | None = None) -> str:
-    """PATH for jobs and tool lookups: the caller's, then the tools ./bootstrap installed."""
-    env = os.environ if environ is None else environ
-    tools = str(RUNNER_ROOT / ".tools" / "bin")
-    parts = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
-    return os.pathsep.join(parts + ([tools] if tools not in parts else []))
-
-
-def keyed_names(pipe: Pipeline, job: Job) -> tuple[str, ...]:
-    return tuple(sorted(set(DEFAULT_KEYED) | set(pipe.keyed_env) | set(job.keyed_env)))
 
 
 def shared_caches(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -53,10 +40,10 @@ def shared_caches(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def base_env(ctx: Context, pipe: Pipeline, job: Job, *, venv: str | None = None,
+def base_env(ctx: Context, job: Job, *, venv: str | None = None,
              environ: Mapping[str, str] | None = None) -> dict[str, str]:
     src = os.environ if environ is None else environ
-    names = PASS_THROUGH + keyed_names(pipe, job)
+    names = PASS_THROUGH + job.keyed_env
     env = {k: src[k] for k in names if k in src}
     env["PATH"] = search_path(src)
     env.update(shared_caches(src))

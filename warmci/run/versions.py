@@ -13,7 +13,8 @@ import sys
 import time
 from collections.abc import Iterable
 
-from warmci import statefile, toolversions
+from warmci import statefile
+from warmci.inputs import toolversions
 from warmci.context import Context
 
 # Always reported, whether or not a job keys on them.

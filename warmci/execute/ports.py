@@ -6,7 +6,7 @@ from typing import Any
 
 import psutil
 
-from warmci import proc
+from warmci.execute import proc
 
 
 @dataclass(frozen=True)

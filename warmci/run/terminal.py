@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from warmci.status import Status
+
 
 class Console:
     def __init__(self, out: TextIO, live: bool | None = None) -> None:
@@ -80,7 +82,7 @@ def summary(results: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results["counts"].items()))
     lines.append(f"warmci: {results['status'].upper()} in {results['duration']:.1f} s: {counts}")
     bad = [(n, j) for n, j in results["jobs"].items()
-           if j.get("status") in ("failed", "error", "timed-out", "cancelled")]
+           if j.get("status") in (Status.FAILED, Status.ERRORED, Status.TIMED_OUT, Status.CANCELLED)]
     for name, job in bad:
         lines.append(f"  {job['status']:9} {name}  log: {job.get('log')}")
     cp = results.get("critical_path") or {}

@@ -1,19 +1,19 @@
 """`python -m warmci explain [JOB ...]`: why each job would run now, naming every changed input.
 
 A doit command (it needs doit's task list and dependency DB, like `doit
-info`), run through doit's API by warmci.cli. It asks doit's own up-to-date
-check, then warmci.why for the names: a file, a lockfile, an upstream
-output, a tool version, an env var, the pipeline entry, a missing output
-or environment, first run / last run failed / forgotten.
+info`), run through doit's main by warmci.cli. It asks doit's own up-to-date
+check, then warmci.inputs.why for the names: a file, a lockfile, an
+upstream output, a tool version, an env var, the pipeline entry, a missing
+output or environment, first run / last run failed / forgotten. It first
+says which target and state directory it explains.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from doit.cmd_base import DoitCmdBase
-from doit.exceptions import InvalidCommand
-
-from warmci import why
+from warmci import context
+from warmci.doitapi import DoitCmdBase, InvalidCommand, get_var, unknown_job
+from warmci.inputs import why
 
 
 class Explain(DoitCmdBase):
@@ -28,7 +28,7 @@ class Explain(DoitCmdBase):
         names = list(pos_args or ()) or [t.name for t in self.task_list]
         unknown = [n for n in names if n not in tasks]
         if unknown:
-            raise InvalidCommand(f"unknown job {', '.join(unknown)}; `doit list` shows the jobs")
+            raise InvalidCommand(unknown_job(unknown[0], tasks))
         runs: dict[str, list[why.Reason] | None] = {}  # None: up to date
 
         def check(name: str) -> list[why.Reason] | None:
@@ -41,6 +41,9 @@ class Explain(DoitCmdBase):
                     runs[name] = why.final(task) if status.status == "run" else None
             return runs[name]
 
+        # The same choice dodo.py made (doit variables, then the environment): say it, a default is silent.
+        ctx = context.resolve(get_var)
+        self.outstream.write(f"explaining {ctx.target} (pipeline {ctx.pipeline}, state {ctx.state})\n")
         for name in names:
             self.outstream.write(describe(name, tasks, check) + "\n")
         return 0

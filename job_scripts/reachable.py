@@ -1,6 +1,6 @@
 """Fail a job early, with the exact reason, when a network prerequisite is out of reach.
 
-    python warmci/reachable.py URL [--why "what needs it"]
+    python job_scripts/reachable.py URL [--why "what needs it"]
 
 Exit 0 if URL answers over HTTP at all (any status: an error page still means
 the host is reachable), 1 with one line naming the URL, what needs it and the

@@ -13,12 +13,13 @@ import json
 import os
 from typing import Any
 
-from warmci.critpath import RAN
+from warmci.run.critpath import job_ran
+from warmci.status import Status
 
-COLOURS = {
-    "passed": "#43a047", "failed": "#e53935", "error": "#8e24aa", "timed-out": "#fb8c00",
-    "cancelled": "#6d4c41", "skipped": "#9e9e9e", "up-to-date": "#64b5f6", "not-run": "#bdbdbd",
-    "filtered": "#e0e0e0", "ignored": "#e0e0e0",
+COLOURS: dict[str, str] = {
+    Status.PASSED: "#43a047", Status.FAILED: "#e53935", Status.ERRORED: "#8e24aa", Status.TIMED_OUT: "#fb8c00",
+    Status.CANCELLED: "#6d4c41", Status.SKIPPED: "#9e9e9e", Status.UP_TO_DATE: "#64b5f6",
+    Status.RESTORED: "#26a69a", Status.NOT_RUN: "#bdbdbd", Status.FILTERED: "#e0e0e0",
 }
 ROW = 0.32  # inches per job row
 
@@ -80,7 +81,7 @@ def _rows(runs: list[dict[str, Any]]) -> list[str]:
     first: dict[str, float] = {}
     for run in runs:
         for name, job in run["jobs"].items():
-            if job.get("status") in RAN and job.get("start") is not None:
+            if job_ran(job) and job.get("start") is not None:
                 t = job["start"] - run["start"]
                 first[name] = min(first.get(name, t), t)
     others = sorted({n for run in runs for n in run["jobs"]} - set(first))
@@ -98,15 +99,15 @@ def _bars(ax: Any, run: dict[str, Any], rows: list[str], offset: float, height: 
         job = run["jobs"].get(name)
         if job is None:
             continue
-        status = job.get("status", "")
-        colour = COLOURS.get(status, "#bdbdbd")
+        status = Status.of(job.get("status"))
+        colour = COLOURS.get(status or "", "#bdbdbd")
         yy = y + offset
-        if status in RAN and job.get("start") is not None and job.get("end") is not None:
+        if job_ran(job) and job.get("start") is not None and job.get("end") is not None:
             crit = name in critical
             ax.barh(yy, job["end"] - job["start"], left=job["start"] - t0, height=height, color=colour,
                     hatch=hatch, edgecolor="black" if crit else "white", linewidth=1.8 if crit else 0.5)
             ax.text(job["end"] - t0 + 0.05, yy, f"{job['end'] - job['start']:.1f} s", va="center", fontsize=7)
-        elif status == "up-to-date" and job.get("start") is not None:
+        elif status == Status.UP_TO_DATE and job.get("start") is not None:
             ax.plot([job["start"] - t0], [yy], marker="|", markersize=9, color=colour, markeredgewidth=2)
             ax.text(job["start"] - t0 + 0.05, yy, "up to date", va="center", fontsize=7, color="#1e88e5")
         else:
@@ -158,7 +159,7 @@ def _title(run: dict[str, Any]) -> str:
 def _legend(plt: Any, runs: list[dict[str, Any]]) -> list[Any]:
     from matplotlib.patches import Patch
 
-    present = {j.get("status") for run in runs for j in run["jobs"].values()}
+    present = {Status.of(j.get("status")) for run in runs for j in run["jobs"].values()}
     handles = [Patch(color=c, label=s) for s, c in COLOURS.items() if s in present]
     handles.append(Patch(facecolor="white", edgecolor="black", linewidth=1.8, label="critical path"))
     return handles

@@ -11,21 +11,22 @@ import os
 import shlex
 import shutil
 import time
-from functools import lru_cache
 from typing import Any
 
-from doit.exceptions import TaskFailed
-
-from warmci import files, interpreters, jobenv, ports, proc, servers, statefile, worktree
+from warmci import statefile
 from warmci.context import RUNNER_ROOT, Context
+from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
-from warmci.pipeline import Job, Pipeline, load
+from warmci.execute import jobenv, ports, proc, servers, worktree
+from warmci.inputs import files, interpreters
+from warmci.pipeline.model import Job
+from warmci.status import Status
 
 
 class JobError(WarmciError):
-    """The job did not pass; status says how (failed, timed-out, error)."""
+    """The job did not pass; status says how (failed, timed-out, errored)."""
 
-    def __init__(self, message: str, status: str = "failed", exit_code: int | None = None) -> None:
+    def __init__(self, message: str, status: Status = Status.FAILED, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.status, self.exit_code = status, exit_code
 
@@ -34,16 +35,9 @@ class Skipped(WarmciError):
     """A prerequisite the pipeline marks optional is missing here."""
 
 
-@lru_cache(maxsize=8)
-def _pipeline(path: str) -> Pipeline:
-    return load(path)
-
-
-def run_job(job_name: str, ctxd: dict[str, str]) -> bool | TaskFailed:
-    """doit python-action entry point (module-level so workers can unpickle it)."""
-    ctx = Context.from_dict(ctxd)
-    pipe = _pipeline(ctx.pipeline)
-    return JobRun(ctx, pipe, pipe.jobs[job_name]).execute()
+def run_job(job: Job, ctx: Context) -> bool | TaskFailed:
+    """doit python-action entry point: the validated job itself is the argument (module-level, so picklable)."""
+    return JobRun(ctx, job).execute()
 
 
 def fmt(text: str, values: dict[str, str]) -> str:
@@ -51,8 +45,8 @@ def fmt(text: str, values: dict[str, str]) -> str:
 
 
 class JobRun:
-    def __init__(self, ctx: Context, pipe: Pipeline, job: Job) -> None:
-        self.ctx, self.pipe, self.job = ctx, pipe, job
+    def __init__(self, ctx: Context, job: Job) -> None:
+        self.ctx, self.job = ctx, job
         self.log = ctx.log_file(job.name)
         self.work = ctx.work_dir(job.name)
         self.servers: list[proc.Child] = []
@@ -69,25 +63,20 @@ class JobRun:
         result: bool | TaskFailed = True
         try:
             self._run()
-            self.status.update(status="passed", exit_code=0)
+            self.status.update(status=Status.PASSED, exit_code=0)
         except Skipped as exc:
-            self.status.update(status="skipped", reason=str(exc), exit_code=None)
+            self.status.update(status=Status.SKIPPED, reason=str(exc), exit_code=None)
             self._say(f"SKIPPED: {exc}")
             print(f"warmci: {self.job.name} skipped: {exc}")
         except JobError as exc:
             if os.path.exists(self.ctx.cancel_marker):
                 # Our command died because the run was cancelled, not on its own.
-                exc.status = "cancelled"
-            self.status.update(status=exc.status, reason=str(exc), exit_code=exc.exit_code)
-            self._say(f"{exc.status.upper()}: {exc}")
-            result = TaskFailed(f"{self.job.name} {exc.status}: {exc}\nlog: {self.log}\n"
-                                f"--- last lines ---\n{servers.tail(self.log)}")
+                exc.status = Status.CANCELLED
+            result = self._did_not_pass(exc.status, str(exc), exc.exit_code)
         except WarmciError as exc:
-            self.status.update(status="error", reason=str(exc), exit_code=None)
-            self._say(f"ERROR: {exc}")
-            result = TaskFailed(f"{self.job.name} error: {exc}\nlog: {self.log}")
+            result = self._did_not_pass(Status.ERRORED, str(exc), None)
         except KeyboardInterrupt:
-            self.status.update(status="cancelled", reason="the run was cancelled", exit_code=None)
+            self.status.update(status=Status.CANCELLED, reason="the run was cancelled", exit_code=None)
             self._say("CANCELLED: the run was cancelled")
             raise
         finally:
@@ -100,6 +89,12 @@ class JobRun:
             self._write_status()
         return result
 
+    def _did_not_pass(self, status: Status, reason: str, exit_code: int | None) -> TaskFailed:
+        self.status.update(status=status, reason=reason, exit_code=exit_code)
+        self._say(f"{status.upper()}: {reason}")
+        return TaskFailed(f"{self.job.name} {status}: {reason}\nlog: {self.log}\n"
+                          f"--- last lines ---\n{servers.tail(self.log)}")
+
     def _run(self) -> None:
         job, ctx = self.job, self.ctx
         interp = self._interpreter()
@@ -107,33 +102,28 @@ class JobRun:
         if job.isolate == "worktree":  # it writes into the source tree: give it a tree of its own
             root = worktree.prepare(ctx.target, ctx.worktree_dir(job.name), self._say)
         values = {"target": root, "state": ctx.state, "work": self.work, "job": job.name,
-                  "python": job.python or (job.wheel.python if job.wheel else ""), "venv": "", "out": "",
+                  "python": job.python_version or "", "interpreter": interp or "", "venv": "", "out": "",
                   "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT),
                   "source": ctx.target}
         venv = None
-        if job.kind == "python-deps":
-            venv = ctx.venv_dir(job.python or "")
-            _remove(ctx.marker_file(job.name))
-        elif job.python:
+        if job.python:
             venv = ctx.venv_dir(job.python)
-            if not os.path.exists(os.path.join(venv, "bin", "python")):
-                raise JobError(f"the Python {job.python} environment {venv} is missing; "
-                               f"run `doit install-python-deps-{job.python}`", "error")
-        if job.kind == "wheel":
+            if not job.builds_venv and not os.path.exists(os.path.join(venv, "bin", "python")):
+                raise JobError(f"the Python {job.python} environment {venv} is missing; `doit {job.name}` "
+                               "builds it first", Status.ERRORED)
+        if job.marker:
+            _remove(ctx.marker_file(job.name))
+        if job.artifacts:
             values["out"] = ctx.artifacts_dir(job.name)
             shutil.rmtree(values["out"], ignore_errors=True)
             os.makedirs(values["out"])
             _remove(ctx.manifest_file(job.name))
-        if job.kind == "js-deps":
-            _remove(ctx.marker_file(job.name))
-        env = jobenv.base_env(ctx, self.pipe, job)
+        env = jobenv.base_env(ctx, job)
         if job.wheel is not None:
             venv, values["wheel"] = self._wheel_venv(interp, env)
         if venv:
             values["venv"] = venv
-            env = jobenv.base_env(ctx, self.pipe, job, venv=venv)
-        if job.kind == "python-deps":
-            env.update(UV_PROJECT_ENVIRONMENT=venv or "", UV_PYTHON=interp or "", UV_COMPILE_BYTECODE="1")
+            env = jobenv.base_env(ctx, job, venv=venv)
         env.update({k: fmt(v, values) for k, v in job.env})
         self._free_ports()
         deadline = self._deadline()
@@ -149,15 +139,15 @@ class JobRun:
                                                   label=job.name, registry=self.registry,
                                                   meta={**self.meta, "role": "server"}))
             except servers.ServerFailed as exc:
-                raise JobError(str(exc)) from None
+                raise JobError(str(exc), Status.ERRORED) from None
         for step in job.steps:
             argv = [fmt(a, values) for a in step.cmd]
             senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
             self._step(step.name or argv[0], argv, self._cwd(root, step.cwd or job.cwd, values),
                        senv, deadline, step.ok_exit)
-        if job.kind == "wheel":
+        if job.artifacts:
             self._write_manifest(values["out"])
-        if job.kind in ("python-deps", "js-deps"):
+        if job.marker:
             self._write_marker()
 
     # -- pieces --------------------------------------------------------
@@ -169,25 +159,25 @@ class JobRun:
         return end
 
     def _interpreter(self) -> str | None:
-        version = self.job.python or (self.job.wheel.python if self.job.wheel else None)
+        version = self.job.python_version
         if not version:
             return None
         found = interpreters.find(version)
         if found:
             return found
         where = interpreters.looked_in(version)
-        if self.pipe.python and version in self.pipe.python.optional:
+        if self.job.optional:
             raise Skipped(f"Python {version} is not installed on this machine (looked in {where}); "
-                          f"it is optional in {self.pipe.path} [python].optional, so this job did not run")
+                          f"it is optional in {self.job.pipeline} [python].optional, so this job did not run")
         raise JobError(f"Python {version} is not installed (looked in {where}); install it, or list "
-                       f"\"{version}\" in [python].optional of {self.pipe.path} to skip it where missing",
-                       "error")
+                       f"\"{version}\" in [python].optional of {self.job.pipeline} to skip it where missing",
+                       Status.ERRORED)
 
     def _step(self, name: str, argv: list[str], cwd: str, env: dict[str, str], deadline: float,
               ok_exit: tuple[int, ...]) -> None:
         left = _left(deadline)
         if left <= 0:
-            raise JobError(f"timed out before step {name!r} ({self._limit()})", "timed-out")
+            raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
         self._say(f"$ cd {cwd} && {shlex.join(argv)}")
         out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
                        registry=self.registry, meta={**self.meta, "role": "step", "step": name})
@@ -197,12 +187,13 @@ class JobRun:
                   + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
         if out.timed_out:
             raise JobError(f"step {name!r} timed out ({self._limit()}); its process tree was ended",
-                           "timed-out", out.returncode)
+                           Status.TIMED_OUT, out.returncode)
         if out.returncode == 127 and not shutil.which(argv[0], path=env.get("PATH")):
             raise JobError(f"step {name!r}: command not found: {argv[0]!r}; install it or fix the pipeline "
-                           f"file {self.pipe.path}", "error", 127)
+                           f"file {self.job.pipeline}", Status.ERRORED, 127)
         if out.returncode not in ok_exit:
-            raise JobError(f"step {name!r} exited {out.returncode} (`{shlex.join(argv)}`)", "failed", out.returncode)
+            raise JobError(f"step {name!r} exited {out.returncode} (`{shlex.join(argv)}`)", Status.FAILED,
+                           out.returncode)
 
     def _limit(self) -> str:
         if self.ctx.deadline and float(self.ctx.deadline) < time.time() + 1:
@@ -213,7 +204,7 @@ class JobRun:
         path = os.path.join(root, fmt(rel, values)) if rel else root
         if not os.path.isdir(path):
             raise JobError(f"working directory {path} does not exist (jobs.{self.job.name}.cwd in "
-                           f"{self.pipe.path})", "error")
+                           f"{self.job.pipeline})", Status.ERRORED)
         return path
 
     def _free_ports(self) -> None:
@@ -222,38 +213,37 @@ class JobRun:
             rec = self.registry.owner_of(listener.pid) if listener.pid else None
             if rec is None:
                 raise JobError(listener.describe() + ". warmci did not start it, so it is left running: "
-                               f"stop it or change jobs.{self.job.name}.ports in {self.pipe.path}", "error")
+                               f"stop it or change jobs.{self.job.name}.ports in {self.job.pipeline}", Status.ERRORED)
             pids = self.registry.end(rec)
             self._say(f"port {listener.port} was held by pid {listener.pid}, started by warmci (run "
                       f"{rec.meta.get('run')}, job {rec.meta.get('job')}); ended its tree {pids}")
         still = ports.listeners(self.job.ports)
         if still:
             raise JobError("; ".join(s.describe() for s in still) + " (still listening after warmci ended "
-                           "the process it had started)", "error")
+                           "the process it had started)", Status.ERRORED)
 
     def _wheel_venv(self, interp: str | None, env: dict[str, str]) -> tuple[str, str]:
         """A clean venv with the wheel, constrained by the target's lockfile."""
-        assert self.job.wheel is not None
-        producer = self.pipe.wheel_job()
-        assert producer is not None
-        manifest = statefile.read_json(self.ctx.manifest_file(producer.name))
+        wanted = self.job.wheel
+        assert wanted is not None
+        producer = wanted.producer
+        manifest = statefile.read_json(self.ctx.manifest_file(producer))
         wheels = [f for f in (manifest or {}).get("files", {}) if f.endswith(".whl")]
         if len(wheels) != 1:
-            raise JobError(f"expected one wheel from {producer.name}, found {wheels or 'none'}; "
-                           f"run `doit {producer.name}`", "error")
-        wheel = os.path.join(self.ctx.artifacts_dir(producer.name), wheels[0])
+            raise JobError(f"expected one wheel from {producer}, found {wheels or 'none'}; "
+                           f"run `doit {producer}`", Status.ERRORED)
+        wheel = os.path.join(self.ctx.artifacts_dir(producer), wheels[0])
         venv = os.path.join(self.work, "venv")
         shutil.rmtree(venv, ignore_errors=True)
         deadline = time.monotonic() + self.job.timeout
         self._step("create venv", ["uv", "venv", "--quiet", "--python", interp or "", venv],
                    self.work, env, deadline, (0,))
-        spec = wheel + (f"[{','.join(self.job.wheel.extras)}]" if self.job.wheel.extras else "")
+        spec = wheel + (f"[{','.join(wanted.extras)}]" if wanted.extras else "")
         install = ["uv", "pip", "install", "--python", os.path.join(venv, "bin", "python"), spec,
-                   *self.job.wheel.with_packages]
-        py = self.pipe.python
-        if self.job.wheel.constrain and py is not None:
+                   *wanted.with_packages]
+        if wanted.constrain:
             cons = os.path.join(self.work, "constraints.txt")
-            project = os.path.join(self.ctx.target, py.project)
+            project = os.path.join(self.ctx.target, wanted.project)
             self._step("export lock", ["uv", "export", "--locked", "--no-hashes", "--all-extras",
                                        "--all-groups", "--no-emit-project", "--format", "requirements-txt",
                                        "--quiet", "-o", cons], project, env, deadline, (0,))
@@ -265,7 +255,7 @@ class JobRun:
     def _write_manifest(self, out: str) -> None:
         names = sorted(os.listdir(out))
         if not names:
-            raise JobError(f"the build wrote nothing into {out}", "failed")
+            raise JobError(f"the build wrote nothing into {out}", Status.FAILED)
         manifest = {"files": {n: files.sha256_file(os.path.join(out, n)) for n in names
                               if os.path.isfile(os.path.join(out, n))}}
         statefile.write_json(self.ctx.manifest_file(self.job.name), manifest)

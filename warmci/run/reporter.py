@@ -1,10 +1,11 @@
 """The doit reporter: ci.log, results.json, versions.txt and a readable terminal.
 
-Workers write one status file per job (warmci.jobrun); the reporter runs in
-doit's main process, adds what only doit knows (up to date, filtered, not
-run because a dependency failed, why a job ran: warmci.why) and writes the
-run's results into STATE/runs/<run-id>/. The format of results.json is
-documented in docs/results.md; bump SCHEMA when it changes incompatibly.
+Workers write one status file per job (warmci.execute.jobrun); the reporter
+runs in doit's main process, adds what only doit knows (up to date,
+filtered, not run because a dependency failed, why a job ran:
+warmci.inputs.why) and writes the run's results into STATE/runs/<run-id>/
+(warmci.run.results). It reports; the run's lifecycle is warmci.run.lifecycle,
+which gets the run's outcome from here.
 """
 from __future__ import annotations
 
@@ -12,35 +13,34 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-import psutil
-from doit.exceptions import UnmetDependency
-
-from warmci import critpath, gitinfo, history, hygiene, statefile, versions, why
+from warmci import doitapi, statefile
 from warmci.context import Context
-from warmci.sampler import Sampler
-from warmci.terminal import Console, secs, summary
-from warmci.uptodate import inputs_key
+from warmci.inputs import why
+from warmci.inputs.uptodate import inputs_key
+from warmci.run import gitinfo, history, results, versions
+from warmci.run.sampler import Sampler
+from warmci.run.terminal import Console, secs, summary
+from warmci.status import Status
 
-SCHEMA = 2
-# Statuses that make a run fail.
-BAD = ("failed", "error", "timed-out", "not-run", "cancelled")
 
-
-def make_reporter(ctx: Context) -> type:
-    """A reporter class bound to this run's context (doit instantiates it)."""
-    return type("WarmciReporter", (WarmciReporter,), {"ctx": ctx})
+def make_reporter(ctx: Context, on_outcome: Callable[[Status], None]) -> type:
+    """A reporter class bound to this run's context (doit instantiates it); `on_outcome` gets the run's status."""
+    return type("WarmciReporter", (WarmciReporter,), {"ctx": ctx, "on_outcome": staticmethod(on_outcome)})
 
 
 class WarmciReporter:
     ctx: Context
+    on_outcome: Callable[[Status], None]
     desc = "warmci: ci.log, results.json, versions.txt, per-job logs"
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         self.out = outstream
         self.options = options
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.running: set[str] = set()
         self.tasks: dict[str, Any] = {}
         self.selected: list[str] = []
         self.wanted: set[str] = set()
@@ -108,7 +108,6 @@ class WarmciReporter:
     # -- doit reporter API ----------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         os.makedirs(self.ctx.run_dir, exist_ok=True)
-        hygiene.start_run(self.ctx)
         self.ci_log = open(os.path.join(self.ctx.run_dir, "ci.log"), "a")
         self.tasks = tasks
         self.selected = list(selected_tasks)
@@ -123,7 +122,7 @@ class WarmciReporter:
         self.wanted = _closure(tasks, self.selected)
         for name in tasks:
             if name not in self.wanted:
-                self._job(name).update(status="filtered", reason="filtered: not selected in this run")
+                self._job(name).update(status=Status.FILTERED, reason="filtered: not selected in this run")
                 self._line("SKIP", name, "filtered")
 
     def get_status(self, task: Any) -> None:
@@ -134,19 +133,20 @@ class WarmciReporter:
         # that decided to run it are done, so warmci.why has its reasons.
         now = time.time()
         job = self._job(task.name)
-        job.update(status="running", start=now, why=why.final(task))
+        job.update(start=now, why=why.final(task, forced=doitapi.always_execute()))
+        self.running.add(task.name)
         self._line("START", task.name)
         self.console.started(task.name, now)
         self._background()
 
     def add_success(self, task: Any) -> None:
         job = self._job(task.name)
+        self.running.discard(task.name)
         job.update(self._worker_status(task.name))
-        if job.get("status") in (None, "running"):
-            job["status"] = "passed"
+        job.setdefault("status", Status.PASSED)
         job.setdefault("end", time.time())
         self.console.finished(task.name)
-        if job["status"] == "skipped":
+        if job["status"] == Status.SKIPPED:
             self._line("SKIP", task.name, job.get("reason", ""))
             self.console.say(f"SKIP  {task.name}  ({job.get('reason')})")
             return
@@ -156,16 +156,18 @@ class WarmciReporter:
 
     def add_failure(self, task: Any, fail: Any) -> None:
         job = self._job(task.name)
+        self.running.discard(task.name)
         self.console.finished(task.name)
-        if isinstance(fail, UnmetDependency):
-            job.update(status="not-run", reason=f"dependency failed: {fail.message}")
+        if isinstance(fail, doitapi.UnmetDependency):
+            job.update(status=Status.NOT_RUN, reason=f"dependency failed: {fail.message}")
             self._line("SKIP", task.name, f"dependency failed: {fail.message}")
             self.console.say(f"SKIP  {task.name}  (not run: dependency failed: {fail.message})")
             return
         job.update(self._worker_status(task.name))
-        if job.get("status") in (None, "running", "passed"):
+        if job.get("status") in (None, Status.PASSED):
+            # No worker verdict: doit itself failed the task (a dependency check, an action that raised).
             msg = fail.get_msg().strip().splitlines() if fail.get_msg() else []
-            job.update(status="error", reason=msg[-1] if msg else "")
+            job.update(status=Status.ERRORED, reason=msg[-1] if msg else "")
         job.setdefault("end", time.time())
         self._line("FAIL", task.name)
         self.console.say(f"FAIL  {task.name}  ({job['status']}: {job.get('reason', '')})\n      log: "
@@ -173,13 +175,13 @@ class WarmciReporter:
 
     def skip_uptodate(self, task: Any) -> None:
         now = time.time()
-        self._job(task.name).update(status="up-to-date", reason="up to date", start=now, end=now, duration=0.0)
+        self._job(task.name).update(status=Status.UP_TO_DATE, reason="up to date", start=now, end=now, duration=0.0)
         self._line("SKIP", task.name, "up to date")
         if self.options.get("verbosity", 1) >= 1:
             self.console.say(f"--    {task.name}  (up to date)")
 
     def skip_ignore(self, task: Any) -> None:
-        self._job(task.name).update(status="ignored", reason="ignored (doit ignore)")
+        self._job(task.name).update(status=Status.FILTERED, reason="filtered: ignored (`doit ignore`)")
         self._line("SKIP", task.name, "ignored")
 
     def cleanup_error(self, exception: Any) -> None:
@@ -200,14 +202,14 @@ class WarmciReporter:
         for name in sorted(self.wanted):
             job = self.jobs.get(name)
             if job is None:
-                self.jobs[name] = {"name": name, "status": "not-run", "reason": "the run stopped first"}
-            elif job.get("status") == "running":
+                self.jobs[name] = {"name": name, "status": Status.NOT_RUN, "reason": "the run stopped first"}
+            elif name in self.running:
                 job.update(self._worker_status(name))
-                if job.get("status") == "running":
-                    job.update(status="cancelled", reason="the run ended before the job finished")
+                if "status" not in job:
+                    job.update(status=Status.CANCELLED, reason="the run ended before the job finished")
         for name, job in self.jobs.items():
             task = self.tasks.get(name)
-            meta = (getattr(task, "meta", None) or {}).get("warmci", {})
+            meta = doitapi.task_meta(task)
             job.setdefault("kind", meta.get("kind"))
             for key in ("start", "end", "duration", "exit_code", "log"):
                 job.setdefault(key, None)
@@ -216,56 +218,21 @@ class WarmciReporter:
             job["needs"] = list(getattr(task, "task_dep", ()) or ())
             if "priority" in meta:
                 job["priority"] = meta["priority"]
-        statuses = [str(j.get("status")) for j in self.jobs.values()]
-        if "cancelled" in statuses:
-            overall = "cancelled"
-        elif "error" in statuses or self.errors:
-            overall = "error"
-        elif any(s in BAD for s in statuses):
-            overall = "failed"
-        else:
-            overall = "passed"
         tool_versions = self._write_versions()
-        counts: dict[str, int] = {}
-        for s in statuses:
-            counts[s] = counts.get(s, 0) + 1
-        ran = [j for j in self.jobs.values() if j.get("status") in critpath.RAN and j.get("duration") is not None]
-        results = {
-            "schema": SCHEMA,
-            "run_id": self.ctx.run_id,
-            "target": self.ctx.target,
-            "pipeline": self.ctx.pipeline,
-            "state": self.ctx.state,
-            "sha": self.sha,
-            "branch": self.branch,
-            "argv": sys.argv[1:],
-            "order": "critical-path" if any("priority" in j for j in self.jobs.values()) else "definition",
-            "start": self.start,
-            "end": end,
-            "duration": round(end - self.start, 3),
-            "status": overall,
-            "counts": counts,
-            "job_seconds": round(sum(j["duration"] for j in ran), 3),
-            "critical_path": critpath.of_run(self.jobs, self.start, end),
-            "jobs": self.jobs,
-            "versions": tool_versions,
-            "resources": {"interval": self.sampler.interval, "cpu_count": psutil.cpu_count(),
-                          "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
-                          "samples": samples},
-            "errors": self.errors,
-        }
-        path = os.path.join(self.ctx.run_dir, "results.json")
-        statefile.write_json(path, results)
+        run = results.build(self.ctx, self.jobs, start=self.start, end=end, sha=self.sha, branch=self.branch,
+                            errors=self.errors, versions=tool_versions, interval=self.sampler.interval,
+                            samples=samples)
+        path = results.write(self.ctx, run)
         try:
             history.record(self.ctx.state, self.ctx.run_id, self.jobs)
         except OSError as exc:
             sys.stderr.write(f"warmci: could not update {history.path(self.ctx.state)}: {exc}\n")
-        for line in summary(results):
+        for line in summary(run):
             self.console.say(line)
         self.console.say(f"warmci: results {path}")
         if self.ci_log is not None:
             self.ci_log.close()
-        hygiene.end_run(self.ctx)
+        self.on_outcome(run["status"])
 
 
 def _closure(tasks: dict[str, Any], selected: list[str]) -> set[str]:

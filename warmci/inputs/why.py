@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
-from doit.dependency import MD5Checker, UptodateCalculator
-
-from warmci import history
-from warmci.uptodate import inputs_key
+from warmci.doitapi import MD5Checker, UptodateCalculator
+from warmci.inputs.uptodate import inputs_key
+from warmci.status import Status
 
 Reason = dict[str, Any]
 # The DB is pinned to the md5 checker (warmci.dodo_support); its comparison is
@@ -30,17 +28,16 @@ Reason = dict[str, Any]
 _CHECKER = MD5Checker()
 
 
-@lru_cache(maxsize=4)
-def _history(state: str) -> dict[str, dict[str, Any]]:
-    return history.load(state)  # one read per run: the run itself updates it only at the end
-
-
 class Probe(UptodateCalculator):
-    """Last uptodate check of a task: records why it would run; never decides (returns None)."""
+    """Last uptodate check of a task: records why it would run; never decides (returns None).
 
-    def __init__(self, target: str, state: str) -> None:
+    `last` is what earlier runs recorded of each job (warmci.run.history),
+    read once per run and shared by every task's probe.
+    """
+
+    def __init__(self, target: str, last: Mapping[str, Mapping[str, Any]]) -> None:
         super().__init__()
-        self.target, self.state = target, state
+        self.target, self.last = target, last
         self.reasons: list[Reason] = []
         self.files_checked = False
 
@@ -50,7 +47,7 @@ class Probe(UptodateCalculator):
 
     def __call__(self, task: Any, values: dict[str, Any]) -> None:
         self.reasons, self.files_checked = probe(task, self.get_val, self.tasks_dict or {}, self.target,
-                                                 _history(self.state).get(task.name))
+                                                 self.last.get(task.name))
         return None
 
 
@@ -93,31 +90,41 @@ def checks_failed(task: Any) -> list[Reason]:
     return out
 
 
-def no_record(last: dict[str, Any] | None) -> Reason:
-    """The job has no success in doit's DB: new, failed last time, or forgotten."""
+def no_record(last: Mapping[str, Any] | None) -> Reason:
+    """The job has no success in doit's DB: new, did not pass last time, or forgotten."""
     if not last:
         return {"kind": "first-run", "name": "", "text": "first run (no earlier success recorded)"}
     status, run = last.get("status"), last.get("run_id")
-    if status in ("passed", "skipped"):
+    if status == Status.NOT_RUN:
+        # doit drops a task's recorded success when a task it needs fails.
+        return {"kind": "last-run", "name": str(status),
+                "text": f"in its last run ({run}) it did not run: {last.get('reason') or 'a job it needs failed'}; "
+                        "doit dropped its recorded success then"}
+    if status in (Status.PASSED, Status.SKIPPED):
         return {"kind": "forced", "name": "forget",
                 "text": f"forced: its success in run {run} is no longer recorded (`doit forget`)"}
     return {"kind": "last-run", "name": str(status), "text": f"its last run ({run}) {status}"}
 
 
-def final(task: Any) -> list[Reason]:
-    """Why a task that is being executed runs (call after doit's own checks)."""
+FORCED = {"kind": "forced", "name": "always-execute", "text": "forced (doit -a / --always-execute)"}
+
+
+def final(task: Any, forced: bool = False) -> list[Reason]:
+    """Why a task that is being executed runs (call after doit's own checks; `forced`: doit -a)."""
     probe_ = next((u for u, _, _ in task.uptodate if isinstance(u, Probe)), None)
     if probe_ is None:
         return []
-    reasons = list(probe_.reasons)
+    reasons = [dict(FORCED)] if forced else []
+    reasons += probe_.reasons
     if not probe_.files_checked:
         tasks = probe_.tasks_dict or {}
         reasons += [_file_reason(p, "changed" if probe_.get_val and probe_.get_val(task.name, p) is not None
                                  else "added to inputs", task, tasks, probe_.target)
                     for p in sorted(getattr(task, "dep_changed", None) or ())]
     if not reasons:
-        reasons.append({"kind": "forced", "name": "always-execute",
-                        "text": "forced (doit -a / --always-execute)"})
+        # Every check warmci knows of passed, yet doit runs it: say so rather than guess.
+        reasons.append({"kind": "unknown", "name": "",
+                        "text": "doit found it not up to date, and warmci's checks name no changed input"})
     return reasons
 
 

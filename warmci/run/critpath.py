@@ -11,8 +11,13 @@ from collections.abc import Iterable, Mapping
 from graphlib import TopologicalSorter
 from typing import Any
 
-# Statuses of jobs whose command ran (up-to-date, filtered and not-run jobs took no time).
-RAN = ("passed", "failed", "error", "timed-out", "skipped", "cancelled")
+from warmci.status import Status
+
+
+def job_ran(job: Mapping[str, Any]) -> bool:
+    """Its command ran (up-to-date, filtered and not-run jobs took no time)."""
+    status = Status.of(job.get("status"))
+    return status is not None and status.ran
 
 
 def remaining(needs: Mapping[str, Iterable[str]], durations: Mapping[str, float],
@@ -41,7 +46,7 @@ def of_run(jobs: Mapping[str, Mapping[str, Any]], start: float, end: float) -> d
     free worker, or doit's dispatch); the chain's durations plus all waits,
     and the time after its last job, make the wall time.
     """
-    ran = {n: j for n, j in jobs.items() if j.get("status") in RAN
+    ran = {n: j for n, j in jobs.items() if job_ran(j)
            and isinstance(j.get("start"), (int, float)) and isinstance(j.get("end"), (int, float))}
     wall = max(end - start, 0.0)
     if not ran:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from warmci import proc
+from warmci.execute import proc
 from warmci.errors import WarmciError
 
 

@@ -11,18 +11,28 @@ import os
 import shutil
 import subprocess
 
-from warmci import interpreters, statefile
+from collections.abc import Mapping
+
+from warmci import statefile
+from warmci.context import RUNNER_ROOT
+from warmci.inputs import interpreters
 
 # Tools whose executable name differs from the name used in pipeline files.
 _EXECUTABLES = {"chromium": ("chromium", "chromium-browser", "google-chrome")}
 
 
+def search_path(environ: Mapping[str, str] | None = None) -> str:
+    """PATH for jobs and tool lookups: the caller's, then the tools ./bootstrap installed."""
+    env = os.environ if environ is None else environ
+    tools = str(RUNNER_ROOT / ".tools" / "bin")
+    parts = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
+    return os.pathsep.join(parts + ([tools] if tools not in parts else []))
+
+
 def executable(tool: str, path: str | None = None) -> str | None:
     """The executable a job will get for `tool` ("python3.13" means that interpreter)."""
     if path is None:
-        from warmci.jobenv import search_path  # the same PATH the job's commands get
-
-        path = search_path()
+        path = search_path()  # the same PATH the job's commands get
     if tool.startswith("python") and tool[6:].replace(".", "").isdigit():
         return interpreters.find(tool[6:], path)
     if tool == "chromium" and os.environ.get("WARMCI_CHROMIUM"):

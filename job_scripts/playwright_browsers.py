@@ -15,7 +15,7 @@ becomes a symlink to, in order of preference:
 
 Stdlib only, run as a script by jobs in the target's environment:
 
-    python3 warmci/playwright_browsers.py --js-dir packages/app --out DIR
+    python3 job_scripts/playwright_browsers.py --js-dir packages/app --out DIR
 """
 from __future__ import annotations
 
