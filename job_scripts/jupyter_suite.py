@@ -41,8 +41,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -63,7 +65,7 @@ class Slot:
     port: int
     root: str
     notebooks: list[Notebook] = field(default_factory=list)
-    popen: subprocess.Popen | None = None
+    popen: subprocess.Popen[bytes] | None = None
     log: str = ""
 
     @property
@@ -111,7 +113,8 @@ def reads_url_env(cwd: str, spec: str, var: str) -> bool:
 
 
 # -- HTTP and WebSocket against one server ------------------------------------------
-def http(method: str, url: str, body: dict | None = None, timeout: float = 10) -> object:
+def http(method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> Any:
+    """The JSON answer of one request to the server's REST API."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json"} if data else {})
@@ -120,7 +123,13 @@ def http(method: str, url: str, body: dict | None = None, timeout: float = 10) -
     return json.loads(text)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+class _Socket(Protocol):
+    def recv(self, n: int, /) -> bytes: ...
+
+    def sendall(self, data: bytes, /) -> None: ...
+
+
+def _recv_exact(sock: _Socket, n: int) -> bytes:
     buf = b""
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
@@ -130,7 +139,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
-def _send_frame(sock: socket.socket, opcode: int, payload: bytes = b"") -> None:
+def _send_frame(sock: _Socket, opcode: int, payload: bytes = b"") -> None:
     mask = os.urandom(4)
     head = bytes([0x80 | opcode])
     n = len(payload)
@@ -143,7 +152,7 @@ def _send_frame(sock: socket.socket, opcode: int, payload: bytes = b"") -> None:
     sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-def _messages(sock: socket.socket):
+def _messages(sock: _Socket) -> Iterator[str]:
     """Yield the text messages of a WebSocket (client side, RFC 6455)."""
     parts: list[bytes] = []
     while True:
@@ -191,7 +200,7 @@ def wait_kernel_idle(port: int, path: str, timeout: float) -> None:
         # Frames that arrived with the handshake are re-read through a small buffer socket.
         rest = head.split(b"\r\n\r\n", 1)[1]
         source = _Buffered(sock, rest)
-        for text in _messages(source):  # type: ignore[arg-type]
+        for text in _messages(source):
             try:
                 msg = json.loads(text)
             except ValueError:
@@ -266,7 +275,7 @@ def wait_ready(slot: Slot, token: str, timeout: float) -> float:
 def warm(slot: Slot, token: str, timeout: float) -> float:
     t0 = time.monotonic()
     kernel = http("POST", f"{slot.url}/api/kernels?token={token}", {}, timeout=timeout)
-    kid = kernel["id"]  # type: ignore[index]
+    kid = kernel["id"]
     try:
         wait_kernel_idle(slot.port, f"/api/kernels/{kid}/channels?token={token}", timeout)
     finally:
@@ -284,7 +293,7 @@ def reset(slot: Slot, token: str) -> None:
     for kind in ("sessions", "kernels"):
         try:
             items = http("GET", f"{slot.url}/api/{kind}?token={token}")
-            for item in items or []:  # type: ignore[union-attr]
+            for item in items or []:
                 http("DELETE", f"{slot.url}/api/{kind}/{item['id']}?token={token}", timeout=30)
         except (OSError, ValueError, urllib.error.HTTPError) as exc:
             say(f"port {slot.port}: could not shut down {kind}: {exc}")

@@ -25,6 +25,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 NAMES = ("chromium", "chromium-headless-shell")
 
@@ -58,7 +60,7 @@ class BrowsersError(Exception):
     pass
 
 
-def expected(js_dir: str, out: str, names: tuple[str, ...] = NAMES) -> dict:
+def expected(js_dir: str, out: str, names: tuple[str, ...] = NAMES) -> dict[str, Any]:
     """{"version", "browsers": {name: {"directory", "executable"}}} as playwright-core sees `out`."""
     node = shutil.which("node")
     if node is None:
@@ -69,10 +71,11 @@ def expected(js_dir: str, out: str, names: tuple[str, ...] = NAMES) -> dict:
     if p.returncode != 0:
         raise BrowsersError(f"could not ask playwright-core from {js_dir} where its browsers go "
                             f"(is the JS workspace installed?): {p.stderr.strip() or p.stdout.strip()}")
-    return json.loads(p.stdout)
+    found: dict[str, Any] = json.loads(p.stdout)
+    return found
 
 
-def system_browser(name: str, environ: dict[str, str] | None = None) -> str | None:
+def system_browser(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The machine's own executable standing in for Playwright's `name`."""
     env = os.environ if environ is None else environ
     if name == "chromium-headless-shell":

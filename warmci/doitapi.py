@@ -29,9 +29,18 @@ from doit.dependency import MD5Checker, UptodateCalculator
 from doit.doit_cmd import DoitMain
 from doit.exceptions import InvalidCommand, TaskFailed, UnmetDependency
 
-__all__ = ["DoitCmdBase", "InvalidCommand", "MD5Checker", "TaskFailed", "UnmetDependency", "UptodateCalculator",
-           "RunHooks", "always_execute", "control_runs", "dispatch_by_priority", "resolve_names", "run_command", "unknown_job",
-           "task_meta", "get_var"]
+__all__ = [
+    "DoitCmdBase", "InvalidCommand", "MD5Checker", "RunHooks", "TaskFailed", "UnmetDependency", "UptodateCalculator",
+    "always_execute", "control_runs", "dispatch_by_priority", "get_var", "resolve_names", "run_command", "task_meta",
+    "unknown_job",
+]
+
+
+def _replace(owner: type, name: str, new: Callable[..., Any]) -> None:
+    """Replace a method of a doit class: the one way warmci changes what doit does."""
+    if not callable(getattr(owner, name, None)):
+        raise RuntimeError(f"doit has no {owner.__name__}.{name}: warmci needs doit 0.37 (see pyproject.toml)")
+    setattr(owner, name, new)
 
 
 def task_meta(task: Any) -> dict[str, Any]:
@@ -81,7 +90,7 @@ def control_runs(hooks: RunHooks) -> None:
     """Run doit's runner between `hooks.start()` and `hooks.finish()`, whose value is doit's exit code."""
     global _hooks
     _hooks = hooks
-    runner.Runner.run_all = _run_all
+    _replace(runner.Runner, "run_all", _run_all)
 
 
 # -- dispatch order ---------------------------------------------------------------
@@ -105,7 +114,7 @@ def dispatch_by_priority(priority: Callable[[Any], float]) -> None:
             if node:
                 return node
 
-    control.TaskDispatcher._get_next_node = _get_next_node
+    _replace(control.TaskDispatcher, "_get_next_node", _get_next_node)
 
 
 # -- job names on the command line ---------------------------------------------------
@@ -159,8 +168,8 @@ def _info(self: Any, pos_args: Sequence[str], hide_status: bool = False) -> Any:
 
 def resolve_names() -> None:
     """Matrix base names and unknown job names on doit's command line (run, info), as warmci means them."""
-    control.TaskControl._filter_tasks = _filter_tasks
-    cmd_info.Info._execute = _info
+    _replace(control.TaskControl, "_filter_tasks", _filter_tasks)
+    _replace(cmd_info.Info, "_execute", _info)
 
 
 # -- warmci's own doit commands --------------------------------------------------------

@@ -25,10 +25,10 @@ class Status(StrEnum):
     @classmethod
     def of(cls, value: object) -> Status | None:
         """The status a results file holds, read leniently: schema 2 files say `error` and `ignored`."""
-        if isinstance(value, str):
-            value = _LEGACY.get(value, value)
+        if not isinstance(value, str):
+            return None
         try:
-            return cls(value)
+            return cls(_LEGACY.get(value, value))
         except ValueError:
             return None
 

@@ -155,14 +155,11 @@ class Child:
         full_env = dict(env)
         full_env[TOKEN_VAR] = self.token
         become_subreaper()
-        out = open(log, "ab") if log else subprocess.DEVNULL
-        try:
+        # The child gets its own descriptor of the log; ours is closed once it started.
+        with open(log or os.devnull, "ab") as out:
             self.popen = subprocess.Popen(
                 self.argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        finally:
-            if log:
-                out.close()  # the child holds its own descriptor
         self.pid = self.popen.pid
         _POPENS[self.pid] = self.popen
         self.started = time.monotonic()

@@ -5,16 +5,19 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psutil
 
-from warmci.execute import proc
 from warmci.errors import WarmciError
+from warmci.execute import proc
+
+if TYPE_CHECKING:
+    import urllib.request
 
 
 @lru_cache(maxsize=1)
-def _opener() -> Any:
+def _opener() -> urllib.request.OpenerDirector:
     # Imported here: urllib pulls in http.client, ssl and email (~9 ms), which
     # only a job with servers needs, not every `doit` that loads the task list.
     import urllib.request
@@ -51,7 +54,8 @@ def probe(ready: str) -> bool:
 
     try:
         with _opener().open(ready, timeout=2) as resp:
-            return resp.status < 500
+            status: int = resp.status
+            return status < 500
     except urllib.error.HTTPError as exc:
         return exc.code < 500
     except (OSError, ValueError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-
 from collections.abc import Mapping
 
 from warmci import statefile

@@ -52,7 +52,7 @@ class Probe(UptodateCalculator):
 
 
 def probe(task: Any, get_val: Any, tasks: Mapping[str, Any], target: str,
-          last: dict[str, Any] | None) -> tuple[list[Reason], bool]:
+          last: Mapping[str, Any] | None) -> tuple[list[Reason], bool]:
     """(reasons, whether the files were compared) for a task whose other checks just ran."""
     if get_val is None:
         return [], False

@@ -15,8 +15,18 @@ from typing import Any, Protocol
 
 from warmci.errors import PipelineError
 from warmci.pipeline import checks
-from warmci.pipeline.model import DEFAULT_IGNORE, DEFAULT_KEYED, WHEEL, Job, JsSection, Pipeline, PythonSection, \
-    Server, Step, WheelEnv
+from warmci.pipeline.model import (
+    DEFAULT_IGNORE,
+    DEFAULT_KEYED,
+    WHEEL,
+    Job,
+    JsSection,
+    Pipeline,
+    PythonSection,
+    Server,
+    Step,
+    WheelEnv,
+)
 from warmci.pipeline.table import Table
 
 

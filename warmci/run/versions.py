@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterable
 
 from warmci import statefile
-from warmci.inputs import toolversions
 from warmci.context import Context
+from warmci.inputs import toolversions
 
 # Always reported, whether or not a job keys on them.
 TOOLS = ("node", "pnpm", "uv", "ruff", "chromium", "git")
