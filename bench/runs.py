@@ -123,9 +123,3 @@ class Doit:
             res.results = None
         return res
 
-
-def results_of(state: Path, run_id: str) -> dict[str, Any] | None:
-    try:
-        return json.loads((state / "runs" / run_id / "results.json").read_text())
-    except (OSError, ValueError):
-        return None

@@ -37,10 +37,6 @@ class Outcome:
     timed_out: bool = False
     killed: list[int] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
-
 
 def become_subreaper() -> None:
     """Orphans of our children reparent to us, so descendant walks still find them."""
@@ -226,13 +222,6 @@ def run(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str | Non
     if code is None:
         code = child.popen.returncode
     return Outcome(argv, code, time.monotonic() - start, timed_out, killed)
-
-
-def _ident(p: psutil.Process) -> tuple[int, float] | None:
-    try:
-        return p.pid, p.create_time()
-    except psutil.Error:
-        return None
 
 
 def tree(pid: int, create_time: float, *, token: str | None = None, pgid: int | None = None) -> list[psutil.Process]:
