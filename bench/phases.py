@@ -20,7 +20,9 @@ T0 = time.perf_counter()
 import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import sysconfig  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 # (label, parent label or None, module, attribute path): wrapped when the module is importable.
@@ -146,9 +148,13 @@ def _top(profiler: Any, n: int = 25) -> list[dict[str, Any]]:
     import pstats
 
     st = pstats.Stats(profiler)
+    # Module paths without this machine's layout: site-packages/, the stdlib and the runner's checkout.
+    prefixes = ("site-packages/", f"{sysconfig.get_paths()['stdlib']}/", f"{Path(__file__).resolve().parent.parent}/")
     rows = []
     for (file, line, func), (_, ncalls, tottime, cumtime, _) in st.stats.items():  # type: ignore[attr-defined]
-        rows.append({"function": f"{file.split('site-packages/')[-1]}:{line}({func})", "calls": ncalls,
+        for prefix in prefixes:
+            file = file.split(prefix)[-1]
+        rows.append({"function": f"{file}:{line}({func})", "calls": ncalls,
                      "own_s": round(tottime, 5), "cumulative_s": round(cumtime, 5)})
     rows.sort(key=lambda r: -r["own_s"])
     return rows[:n]

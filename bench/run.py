@@ -85,8 +85,9 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[str, Path, Path | Non
     moved = targets.move_ports(pipe_file, ports)
     if pipe_arg is None:
         targets.commit_all(target, "bench: free ports")
-    return kind, target, pipe_arg, {"kind": kind, "source": str(source),
-                                    "pipeline": str(pipe_src or source / "warmci.toml"), "ports_moved": moved}
+    return kind, target, pipe_arg, {"kind": kind, "source": targets.shown(source),
+                                    "pipeline": targets.shown(pipe_src or source / "warmci.toml"),
+                                    "ports_moved": moved}
 
 
 def section(s: Session, name: str, fn: Callable[[], Any]) -> Any:

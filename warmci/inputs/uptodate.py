@@ -32,7 +32,7 @@ class InputsKey:
                  python: str | None, env_names: tuple[str, ...], always: bool = False) -> None:
         self.ctx, self.entry, self.tools, self.python = ctx, entry, tools, python
         self.env_names, self.always = env_names, always
-        self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.why
+        self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.inputs.why
         self.changes: list[str] = []
 
     def __repr__(self) -> str:
@@ -66,7 +66,7 @@ class InputsKey:
         return forced is None and values.get(KEY) == now
 
 
-# Key part -> the `kind` warmci.why reports for it, and what the part's list is called in a pipeline file.
+# Key part -> the `kind` warmci.inputs.why reports for it, and what the part's list is called in a pipeline file.
 _KINDS = {"tools": "tool", "env": "env", "python": "python", "config": "config"}
 _LISTS = {"tools": "tools", "env": "keyed_env"}
 
@@ -125,7 +125,7 @@ class VenvIntact:
         return f"the venv {self.venv} is missing or broken"
 
     def __call__(self) -> bool:
-        self.last = self._intact()  # warmci.why reads the last result instead of checking again
+        self.last = self._intact()  # warmci.inputs.why reads the last result instead of checking again
         return self.last
 
     def _intact(self) -> bool:

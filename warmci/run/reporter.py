@@ -73,7 +73,7 @@ class WarmciReporter:
         return data if data.get("start", 0) >= self.start - 1 else {}
 
     def _background(self) -> None:
-        """Start sampling and the tool versions lookup, once doit's worker processes exist (see warmci.sampler)."""
+        """Start sampling and the tool versions lookup, once doit's worker processes exist (see warmci.run.sampler)."""
         if self.sampler.running:
             return
         self.sampler.start()
@@ -130,7 +130,7 @@ class WarmciReporter:
 
     def execute_task(self, task: Any) -> None:
         # In doit's main process, when a worker reports the start: the checks
-        # that decided to run it are done, so warmci.why has its reasons.
+        # that decided to run it are done, so warmci.inputs.why has its reasons.
         now = time.time()
         job = self._job(task.name)
         job.update(start=now, why=why.final(task, forced=doitapi.always_execute()))

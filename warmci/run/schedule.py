@@ -3,7 +3,7 @@
 doit dispatches ready tasks first in, first out, in definition order, so
 with few workers a long chain (install -> build -> wheel -> browser suite)
 can wait behind short jobs that nothing waits for. warmci gives each task
-a priority, its longest remaining path in seconds (warmci.critpath, from
+a priority, its longest remaining path in seconds (warmci.run.critpath, from
 the durations earlier runs recorded in the state dir), and:
 
 - yields the tasks in descending priority (ties keep pipeline order), which
