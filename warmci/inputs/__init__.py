@@ -1,1 +1,2 @@
-"""A job's inputs: which files it reads, what their contents are, and its whole key."""
+"""What a job's result depends on: its files and their hashes, tools and interpreters, the whole input key,
+the up-to-date checks built from them, and why a job runs (each input that changed)."""
