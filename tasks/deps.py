@@ -44,6 +44,9 @@ class JsDeps(Kind):
         task = base_task(job, ctx, pipe, index, self, tools=pipe.js.tools, inputs_are_locks=True)
         task["targets"] = [ctx.marker_file(job.name)]
         task["uptodate"].append(PathExists(os.path.join(ctx.target, pipe.js.marker)))
+        # What it makes (node_modules) lives in the checkout and is not kept per key: restoring its
+        # marker alone would leave another lockfile's packages in place. It always installs.
+        task["meta"]["warmci"]["restorable"] = False
         return task
 
 

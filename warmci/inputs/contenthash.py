@@ -106,19 +106,28 @@ class ContentHashes:
                  clock: Callable[[], int] = time.time_ns) -> None:
         self.cache_dir = cache_dir
         self.roots = sorted({os.path.abspath(r) for r in roots}, key=len, reverse=True)
+        self._prefixes = [(r.rstrip(os.sep) + os.sep, r) for r in self.roots]
         self.clock = clock
         self.hashed = 0
         self._shards: dict[str, _Shard] = {}
+        # path -> (signature..., digest) of files whose entry was trusted in this process. Only trusted
+        # ones: a racy entry is hashed again on every ask, as the file could still change unseen.
+        self._seen: dict[str, tuple[int, int, int, int, int, int, str]] = {}
         self._today = int(time.time() // 86400)
 
     # -- lookups -------------------------------------------------------
     def digest(self, path: str, st: os.stat_result | None = None) -> str:
         """The sha256 (hex) of the file's content now. Raises OSError if it cannot be read."""
+        if st is None:
+            st = os.stat(path)
+        # Asked again in the same run (each job that reads the file asks): one dict get and compares.
+        seen = self._seen.get(path)
+        if (seen is not None and seen[0] == st.st_mtime_ns and seen[1] == st.st_ctime_ns and seen[2] == st.st_size
+                and seen[3] == st.st_ino and seen[4] == st.st_dev and seen[5] == st.st_mode):
+            return seen[6]
         if not os.path.isabs(path):
             path = os.path.abspath(path)
         shard, rel = self._shard_of(path)
-        if st is None:
-            st = os.stat(path)
         # The hot path of every no-op (50k files): compare fields in place, build nothing.
         i = shard.index.get(rel) if rel not in shard.changed else None
         if i is not None:
@@ -129,12 +138,15 @@ class ContentHashes:
                 digest = shard.digests[i * _DIGEST:(i + 1) * _DIGEST]
                 if a[b + 7] < self._today:  # keep it from being pruned as unused
                     shard.changed[rel] = (tuple(a[b:b + 6]) + (a[b + 6], self._today), digest)
-                return digest.hex()
+                hexdigest = digest.hex()
+                self._seen[path] = (a[b], a[b + 1], a[b + 2], a[b + 3], a[b + 4], a[b + 5], hexdigest)
+                return hexdigest
         else:
             known = shard.changed.get(rel)
             if known is not None:
                 fields, digest = known
                 if fields[:6] == signature(st) and max(fields[0], fields[1]) + RACY_NS <= fields[6]:
+                    self._seen[path] = (*signature(st), digest.hex())
                     return digest.hex()
         return self._hash(shard, rel, path, st)
 
@@ -142,6 +154,10 @@ class ContentHashes:
         """digest(path), plus "+x" when the file is executable."""
         if st is None:
             st = os.stat(path)
+        seen = self._seen.get(path)
+        if (seen is not None and seen[0] == st.st_mtime_ns and seen[1] == st.st_ctime_ns and seen[2] == st.st_size
+                and seen[3] == st.st_ino and seen[4] == st.st_dev and seen[5] == st.st_mode):
+            return seen[6] + ("+x" if st.st_mode & 0o111 else "")
         return identity(self.digest(path, st), st)
 
     def _hash(self, shard: _Shard, rel: str, path: str, st: os.stat_result) -> str:
@@ -157,9 +173,9 @@ class ContentHashes:
         return digest  # still changing: the content we read, remembered for nothing
 
     def _shard_of(self, path: str) -> tuple[_Shard, str]:
-        for root in self.roots:
-            if path.startswith(root + os.sep):
-                return self._shard(root), path[len(root) + 1:]
+        for prefix, root in self._prefixes:
+            if path.startswith(prefix):
+                return self._shard(root), path[len(prefix):]
         return self._shard(""), path
 
     def _shard(self, root: str) -> _Shard:

@@ -193,6 +193,10 @@ class LocalStore:
         return {"root": self.root, "bytes": size, "entries": len(entries), "blobs": len(blobs), "runs": runs,
                 **totals, "hit_rate": round(totals["hits"] / totals["lookups"], 4) if totals["lookups"] else None}
 
+    def size(self) -> int:
+        """Bytes held by entries and blobs (what the size limit counts)."""
+        return sum(s for _, s, _ in _files(self._path("entries"))) + sum(s for _, s, _ in _files(self._path("blobs")))
+
     # -- eviction --------------------------------------------------------
     def prune(self, max_bytes: int, blob_grace: float = BLOB_GRACE) -> dict[str, Any]:
         """Least recently used entries first, until entries + blobs fit in max_bytes."""
