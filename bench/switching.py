@@ -30,10 +30,9 @@ from bench.session import Session
 
 RETURN_GOAL = 0.5  # seconds
 SERIES = ["main", "b-python", "b-js", "main", "b-js", "b-python", "main", "b-python", "b-js", "main"]
-RAN = ("passed", "failed", "errored", "error", "timed-out", "skipped", "cancelled")
 
 
-def measure(s: Session, sizes: list[int]) -> dict[str, Any]:
+def measure(s: Session, sizes: list[int], quick: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     base = s.work / "switching"
     shutil.rmtree(base, ignore_errors=True)
@@ -41,7 +40,8 @@ def measure(s: Session, sizes: list[int]) -> dict[str, Any]:
     repo = _branches(s, base / "target")
     out["branches"] = {"b-python": _edited(s, "python-source"), "b-js": _edited(s, "js-source")}
     out["return"] = {mode: _returns(s, repo, base / f"state-return-{mode}", mode) for mode in ("store", "off")}
-    out["series"] = {mode: _series(s, repo, base / f"state-series-{mode}", mode) for mode in ("store", "off")}
+    series = SERIES[:5] if quick else SERIES
+    out["series"] = {mode: _series(s, repo, base / f"state-series-{mode}", mode, series) for mode in ("store", "off")}
     st, off = out["series"]["store"], out["series"]["off"]
     out["series"]["job_seconds_ratio"] = stats.ratio(st.get("job_seconds"), off.get("job_seconds"))
     out["series"]["wall_ratio"] = stats.ratio(st.get("wall"), off.get("wall"))
@@ -99,7 +99,7 @@ def _at(d: Doit, repo: Path, branch: str, tag: str) -> Result:
 
 
 def _row(res: Result, branch: str) -> dict[str, Any]:
-    ran = res.with_status(*RAN)
+    ran = res.executed
     return {"branch": branch, "wall": round(res.wall, 3), "rc": res.rc, "ran": sorted(ran),
             "restored": sorted(res.with_status("restored")),
             "flaky": sorted(n for n, j in res.jobs.items() if isinstance(j, dict) and j.get("flaky")),
@@ -120,11 +120,11 @@ def _returns(s: Session, repo: Path, state: Path, mode: str) -> dict[str, Any]:
             and (stats.median_of(stats.summary(walls)) or 99) <= RETURN_GOAL}
 
 
-def _series(s: Session, repo: Path, state: Path, mode: str) -> dict[str, Any]:
-    s.say(f"switching: series of {len(SERIES)} checkouts ({'store' if mode == 'store' else 'doit alone'})")
+def _series(s: Session, repo: Path, state: Path, mode: str, series: list[str]) -> dict[str, Any]:
+    s.say(f"switching: series of {len(series)} checkouts ({'store' if mode == 'store' else 'doit alone'})")
     d = _doit(s, repo, state, mode)
-    rows = [_row(_at(d, repo, b, f"series-{mode}"), b) for b in SERIES]
-    return {"runs": rows, "wall": round(sum(r["wall"] for r in rows), 3),
+    rows = [_row(_at(d, repo, b, f"series-{mode}"), b) for b in series]
+    return {"order": series, "runs": rows, "wall": round(sum(r["wall"] for r in rows), 3),
             "job_seconds": round(sum(r["job_seconds"] for r in rows), 3),
             "jobs_ran": sum(len(r["ran"]) for r in rows), "jobs_restored": sum(len(r["restored"]) for r in rows),
             "failed_runs": [r for r in rows if r["rc"] != 0]}
