@@ -140,6 +140,8 @@ def test_identical_rebuilt_wheel_does_not_rerun_the_suites(demo: Demo) -> None:
 
 def test_js_lockfile_change_reinstalls_js_only(demo: Demo) -> None:
     rel = "packages/pnpm-lock.yaml"
+    modules = demo.target / "packages" / "node_modules"
+    at_a = modules.stat().st_ino
     old = demo.change(rel, (demo.target / rel).read_text() + "\n# changed by test\n")
     run = demo.run()
     assert run.rc == 0, run
@@ -148,8 +150,19 @@ def test_js_lockfile_change_reinstalls_js_only(demo: Demo) -> None:
     assert run.results
     for job in ("install-js-deps", "build-js", "test-js", "playwright-app"):
         assert ("lockfile", rel) in {(w["kind"], w["name"]) for w in run.results["jobs"][job]["why"]}, job
+    at_b = modules.stat().st_ino
+    assert at_b != at_a  # A's install was moved aside, kept, and B's made anew
+    # Back to A's lockfile: A's node_modules are moved back, not installed; B's are kept in turn.
     demo.change(rel, old)
-    demo.run()
+    back = demo.run()
+    assert back.rc == 0 and back.executed == set(), back
+    assert back.jobs("restored") == {"install-js-deps", "build-js", "test-js", "playwright-app"}, back
+    assert modules.stat().st_ino == at_a
+    demo.change(rel, (demo.target / rel).read_text() + "\n# changed by test\n")
+    again = demo.run()
+    assert again.executed == set() and modules.stat().st_ino == at_b, again
+    demo.change(rel, old)
+    assert demo.run().executed == set()
     demo.assert_warm()
 
 

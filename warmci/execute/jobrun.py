@@ -142,6 +142,7 @@ class JobRun:
                   "source": ctx.target}
         venv = None
         kept_env = self.reuse.kept_env() if job.builds_venv else None
+        self.reuse.tree_aside()  # another key's node_modules go aside, kept, before this install
         if job.python:
             venv = kept_env or ctx.venv_dir(job.python)
             if not job.builds_venv and not os.path.exists(os.path.join(venv, "bin", "python")):
@@ -187,6 +188,7 @@ class JobRun:
             self._write_marker()
         if kept_env is not None:
             self.reuse.activate_env(kept_env)
+        self.reuse.tree_installed()
 
     # -- pieces --------------------------------------------------------
     def _deadline(self) -> float:

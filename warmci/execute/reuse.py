@@ -10,7 +10,11 @@ restored (its pass proves nothing), and a failure is never an entry.
 
 A job that builds a Python environment keeps it per key (and checkout,
 since an editable install names it) in STATE/envs/; restoring it is
-pointing the state dir's venv at the kept one. The last few stay.
+pointing the state dir's venv at the kept one. A job whose environment
+lives in the checkout (node_modules: its task's meta lists `env_dirs`)
+has those directories moved aside into STATE/envs/ when another key's
+install replaces them, and moved back when its key returns. The last few
+stay, per kind of environment.
 """
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from warmci import statefile
 from warmci.context import Context
 from warmci.inputs import filestates
 from warmci.inputs.uptodate import VenvIntact
@@ -43,6 +48,7 @@ class Reuse:
         self.parts: dict[str, str] = dict(meta.get("key_parts") or {})
         self.always = bool(meta.get("always"))
         self.restorable = meta.get("restorable", True) is not False
+        self.env_dirs: list[str] = list(meta.get("env_dirs") or ())  # relative to the target
         self.roots = {"target": ctx.target, "state": ctx.state}
         self.stats: dict[str, Any] = {"lookup": False, "hit": False, "restored_bytes": 0, "stored": False,
                                       "stored_bytes": 0, "corrupt": 0}
@@ -82,6 +88,9 @@ class Reuse:
         env = self.kept_env() if self.job.builds_venv else None
         if env is not None and not VenvIntact(env)():
             self.notes.append("a success is recorded, but its environment is not kept here (or is broken): it runs")
+            return None
+        if self.env_dirs and not self.tree_back():
+            self.notes.append("a success is recorded, but its environment is not kept here: it runs")
             return None
         try:
             done = replay.restore(self.store, entry, self.roots, filestates.of(self.ctx).hashes)
@@ -174,6 +183,70 @@ class Reuse:
         digest = hashlib.sha256(f"{self.key}\0{self.ctx.target}".encode()).hexdigest()[:16]
         return os.path.join(self.ctx.kept_envs_dir(f"py{self.job.python}"), digest)
 
+    # -- environments in the checkout (node_modules) ------------------------------------
+    def _tree_home(self) -> str:
+        return self.ctx.kept_envs_dir("checkout-" + self.job.name)
+
+    def _tree_kept(self, key: str) -> str:
+        return os.path.join(self._tree_home(), hashlib.sha256(f"{key}\0{self.ctx.target}".encode()).hexdigest()[:16])
+
+    def _tree_current(self) -> str:
+        """Which key's install is in this checkout now (written after an install or a move back)."""
+        digest = hashlib.sha256(self.ctx.target.encode()).hexdigest()[:16]
+        return os.path.join(self._tree_home(), f"current-{digest}.json")
+
+    def tree_aside(self) -> None:
+        """Before an install for this key: move the checkout's install of another key into STATE/envs."""
+        if not self.on or not self.env_dirs:
+            return
+        current = statefile.read_json(self._tree_current())
+        old = current.get("key") if isinstance(current, dict) else None
+        if not old or old == self.key:
+            return  # unknown, or this key's own (then the installer repairs it in place)
+        kept = self._tree_kept(old)
+        if os.path.exists(kept):
+            shutil.rmtree(kept)
+        os.makedirs(kept)
+        for i, rel in enumerate(self.env_dirs):
+            src = os.path.join(self.ctx.target, rel)
+            if os.path.isdir(src):
+                try:
+                    os.rename(src, os.path.join(kept, str(i)))
+                except OSError:  # another file system: not kept, installed over
+                    shutil.rmtree(kept, ignore_errors=True)
+                    break
+        statefile.write_json(os.path.join(kept, "dirs.json"), {"dirs": self.env_dirs})
+        _remove(self._tree_current())
+        prune_envs(self._tree_home(), keep=kept, skip=lambda n: n.startswith("current-"))
+
+    def tree_back(self) -> bool:
+        """Move this key's kept install back into the checkout (False when none is kept)."""
+        current = statefile.read_json(self._tree_current())
+        if isinstance(current, dict) and current.get("key") == self.key:
+            return all(os.path.isdir(os.path.join(self.ctx.target, d)) for d in self.env_dirs)
+        assert self.key is not None
+        kept = self._tree_kept(self.key)
+        listed = statefile.read_json(os.path.join(kept, "dirs.json"))
+        if not isinstance(listed, dict) or listed.get("dirs") != self.env_dirs:
+            return False
+        if not all(os.path.isdir(os.path.join(kept, str(i))) for i in range(len(self.env_dirs))):
+            return False
+        self.tree_aside()
+        for i, rel in enumerate(self.env_dirs):
+            dest = os.path.join(self.ctx.target, rel)
+            if os.path.lexists(dest):
+                shutil.rmtree(dest)  # an install of unknown origin
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.rename(os.path.join(kept, str(i)), dest)
+        shutil.rmtree(kept, ignore_errors=True)
+        self.tree_installed()
+        return True
+
+    def tree_installed(self) -> None:
+        """This key's install is what the checkout holds now."""
+        if self.on and self.env_dirs:
+            statefile.write_json(self._tree_current(), {"key": self.key, "target": self.ctx.target})
+
     def activate_env(self, env: str) -> None:
         """Point the state dir's venv at `env` (atomically), and drop the least recently used kept ones."""
         assert self.job.python
@@ -189,10 +262,10 @@ class Reuse:
         prune_envs(os.path.dirname(env), keep=env)
 
 
-def prune_envs(folder: str, keep: str, count: int = KEEP_ENVS) -> None:
-    """Keep `keep` and the `count` most recently used others."""
+def prune_envs(folder: str, keep: str, count: int = KEEP_ENVS, skip: Callable[[str], bool] = lambda n: False) -> None:
+    """Keep `keep` and the `count` most recently used others (names `skip` says are not environments stay)."""
     try:
-        names = [n for n in os.listdir(folder) if os.path.join(folder, n) != keep]
+        names = [n for n in os.listdir(folder) if os.path.join(folder, n) != keep and not skip(n)]
     except FileNotFoundError:
         return
     aged = sorted(names, key=lambda n: os.stat(os.path.join(folder, n)).st_mtime, reverse=True)
