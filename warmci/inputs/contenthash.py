@@ -120,11 +120,9 @@ class ContentHashes:
         """The sha256 (hex) of the file's content now. Raises OSError if it cannot be read."""
         if st is None:
             st = os.stat(path)
-        # Asked again in the same run (each job that reads the file asks): one dict get and compares.
-        seen = self._seen.get(path)
-        if (seen is not None and seen[0] == st.st_mtime_ns and seen[1] == st.st_ctime_ns and seen[2] == st.st_size
-                and seen[3] == st.st_ino and seen[4] == st.st_dev and seen[5] == st.st_mode):
-            return seen[6]
+        seen = self._known(path, st)
+        if seen is not None:
+            return seen
         if not os.path.isabs(path):
             path = os.path.abspath(path)
         shard, rel = self._shard_of(path)
@@ -154,11 +152,17 @@ class ContentHashes:
         """digest(path), plus "+x" when the file is executable."""
         if st is None:
             st = os.stat(path)
+        return identity(self._known(path, st) or self.digest(path, st), st)
+
+    def _known(self, path: str, st: os.stat_result) -> str | None:
+        """The digest if the file was asked for before in this process and its entry trusted, unchanged since.
+
+        Each job that reads a file asks for it: from the second ask on, one dict get and a few compares."""
         seen = self._seen.get(path)
         if (seen is not None and seen[0] == st.st_mtime_ns and seen[1] == st.st_ctime_ns and seen[2] == st.st_size
                 and seen[3] == st.st_ino and seen[4] == st.st_dev and seen[5] == st.st_mode):
-            return seen[6] + ("+x" if st.st_mode & 0o111 else "")
-        return identity(self.digest(path, st), st)
+            return seen[6]
+        return None
 
     def _hash(self, shard: _Shard, rel: str, path: str, st: os.stat_result) -> str:
         for _ in range(3):
