@@ -237,6 +237,7 @@ def test_flaky_job_is_reported_and_never_turned_green(tmp_path: Path, tool_env: 
     assert failed.rc == 1 and failed.status("flip") == "failed", failed
     assert failed.results and failed.results["flaky"] == ["flip"]
     assert "FLAKY flip: passed and failed with these very inputs" in failed.out
+    assert "flaky (passed and failed with the same inputs): flip" in failed.out
     # Its key has a recorded pass, but also a failure: it runs again instead of being restored.
     again = run_doit(target, state, env=tool_env)
     assert again.rc == 0 and again.status("flip") == "passed" and not again.jobs("restored"), again
