@@ -278,3 +278,30 @@ def test_explain_says_what_would_be_restored(target: Path, tmp_path: Path, tool_
     assert out.stdout.splitlines()[1:] == [
         f"ja: would be restored (passed in run {first.results['run_id']} at {main[:10]}, branch main), not run",
         "  - a/x.txt changed"], out.stdout
+
+
+def test_store_command_shows_size_hit_rate_and_prunes(target: Path, tmp_path: Path,
+                                                      tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    branch_b(target)
+    git(target, "checkout", "-q", "main")
+    run_doit(target, state, env=tool_env)
+    git(target, "checkout", "-q", "b")
+    run_doit(target, state, env=tool_env)
+    git(target, "checkout", "-q", "main")
+    assert run_doit(target, state, env=tool_env).jobs("restored") == {"ja", "jc"}
+
+    def store(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "warmci", "store", *args, f"target={target}", f"state={state}"],
+                              capture_output=True, text=True, cwd=RUNNER, env={**os.environ, **tool_env})
+
+    shown = store()
+    assert shown.returncode == 0, shown.stderr
+    # ja, jb, jc at main, ja and jc at b; every job that was dispatched looked (3 + 2 + 2), the last two hit.
+    assert "in 5 entries" in shown.stdout and "(limit 5.0 GiB)" in shown.stdout, shown.stdout
+    assert "hit rate: 29 % (2 restored of 7 looked up, over 3 runs)" in shown.stdout, shown.stdout
+    pruned = store("prune", "--max", "0")
+    assert pruned.returncode == 0 and "5 entries" in pruned.stdout, pruned.stdout
+    assert "in 0 entries" in store().stdout
+    bad = store("prune", "--max", "lots")
+    assert bad.returncode == 3 and "WARMCI_STORE_MAX='lots' is not a size" in bad.stderr, bad.stderr

@@ -116,4 +116,4 @@ def _size(n: float) -> str:
         if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n / 1024:.1f} GiB"
+    return f"{n:.1f} GiB"
