@@ -1,0 +1,339 @@
+"""The warm image end to end, on a real Docker daemon, with host networking only.
+
+Built from a debootstrapped Debian base (Docker Hub is out of reach) with
+the interpreters Debian ships, started with docker-compose from a clone of
+this working tree, then: a signed push webhook for the demo (served by
+`git daemon` from a local bare repository) becomes a success status at a
+loopback fake GitHub; a stop in the middle of a run cancels it cleanly and
+the run finishes after the start, with state and history intact; the runner
+is updated in place without a rebuild; a stop leaves nothing running.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import fake_github
+from .deploy_env import base_image, docker_daemon, ensure_packages, extra_ca_certs
+from .helpers import DEMO, RUNNER, free_port, git, make_repo, wait_for
+
+pytestmark = pytest.mark.slow
+COMPOSE = RUNNER / "docker" / "warmci-compose"
+REPO = "warmci-test/demo"
+UID = 10001
+IMAGE = "warmci-test:latest"  # one tag for every run, so a warm build reuses Docker's layer cache
+HAS_SERVICE = (RUNNER / "ci-runner" / "ci_runner" / "__main__.py").is_file()
+needs_service = pytest.mark.skipif(not HAS_SERVICE, reason="ci-runner/ci_runner is absent: no service to deploy yet")
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    env: dict[str, str]
+    port: int
+    secret: str
+    github: fake_github.FakeGitHub
+    demo: Path
+    runner_src: Path
+    runner: Path
+    shas: dict[str, str] = field(default_factory=dict)
+
+    def compose(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(COMPOSE), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            pytest.fail(f"warmci-compose {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                        f"{proc.stderr[-3000:]}")
+        return proc
+
+    def container(self) -> str:
+        return self.compose("ps", "-q", "warmci").stdout.strip()
+
+    def inspect(self, fmt: str) -> str:
+        return subprocess.run(["docker", "inspect", "--format", fmt, self.container()], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    def exec(self, *cmd: str) -> str:
+        proc = subprocess.run(["docker", "exec", self.container(), *cmd], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, f"{cmd}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return json.load(r)
+
+    def wait_healthy(self, started_after: str = "", timeout: float = 600) -> float:
+        t0 = time.monotonic()
+
+        def healthy() -> bool:
+            state = json.loads(self.inspect("{{json .State}}"))
+            if not state["Running"] and state["Status"] != "restarting":
+                pytest.fail(f"the container stopped: {state}\n{self.logs()}")
+            return state.get("Health", {}).get("Status") == "healthy" and state["StartedAt"] != started_after
+
+        wait_for(healthy, timeout, "a healthy container")
+        return time.monotonic() - t0
+
+    def logs(self) -> str:
+        return self.compose("logs", "--no-color", "--tail", "80", "warmci", check=False).stdout
+
+    def push(self, message: str, files: dict[str, str]) -> str:
+        """Commit to the demo, push to the bare repository, send GitHub's push webhook, signed."""
+        for rel, text in files.items():
+            (self.demo / rel).write_text(text)
+        git(self.demo, "add", "-A")
+        git(self.demo, "commit", "-q", "-m", message)
+        git(self.demo, "push", "-q", "origin", "main")
+        sha = git(self.demo, "rev-parse", "HEAD").strip()
+        body = json.dumps({
+            "ref": "refs/heads/main", "before": "0" * 40, "after": sha, "deleted": False,
+            "repository": {"full_name": REPO, "clone_url": "unused"},
+            "head_commit": {"id": sha, "message": message, "author": {"name": "t", "username": "t"}},
+            "pusher": {"name": "t"}, "sender": {"login": "t"},
+        }).encode()
+        sig = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhook", data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sig})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status in (200, 201, 202), r.read()
+        return sha
+
+    def final_status(self, sha: str, timeout: float = 900) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            last = self.github.last(sha)
+            return last if last and last["state"] != "pending" else None
+
+        try:
+            return wait_for(done, timeout, f"a final status for {sha[:8]}")
+        except AssertionError:
+            pytest.fail(f"no final status for {sha[:8]} (statuses: {self.github.statuses})\n{self.logs()}")
+
+    def page(self, run_url: str) -> dict[str, Any]:
+        return self.get(run_url.split(str(self.port), 1)[1])
+
+    def results(self, run_url: str) -> dict[str, Any]:
+        """The run's results.json, read inside the container (it is on the state volume)."""
+        return json.loads(self.exec("cat", self.page(run_url)["results_file"]))
+
+
+def snapshot_runner(tmp: Path) -> tuple[Path, Path]:
+    """This working tree (uncommitted changes too) as a repository to clone the runner from."""
+    src = tmp / "runner-src"
+    files = subprocess.run(["git", "-C", str(RUNNER), "ls-files", "-co", "--exclude-standard", "-z"],
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        if (RUNNER / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(RUNNER / rel, src / rel)
+    make_repo(src)
+    origin = tmp / "runner-origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(origin)], check=True)
+    git(src, "remote", "add", "origin", str(origin))
+    git(src, "fetch", "-q", "origin")
+    runner = tmp / "runner"
+    subprocess.run(["git", "clone", "-q", str(origin), str(runner)], check=True)
+    subprocess.run(["chown", "-R", f"{UID}:{UID}", str(runner)], check=True)
+    return src, runner
+
+
+def demo_target(tmp: Path) -> Path:
+    """The demo with its own pipeline: a free port for Playwright (the container shares the host's
+    network), and the Pythons Debian does not ship optional (reported as skipped)."""
+    work = tmp / "demo"
+    shutil.copytree(DEMO, work, ignore=shutil.ignore_patterns("node_modules", ".venv", "dist", "__pycache__",
+                                                               "test-results", "app.js"))
+    toml = work / "warmci.toml"
+    text = toml.read_text().replace("8765", str(free_port()))
+    text = text.replace('sync = ["uv", "sync", "--locked", "--dev"]',
+                        'sync = ["uv", "sync", "--locked", "--dev"]\noptional = ["3.11", "3.12"]', 1)
+    assert 'optional = ["3.11", "3.12"]' in text
+    toml.write_text(text)
+    make_repo(work)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp / "git" / "demo.git")], check=True)
+    git(work, "remote", "add", "origin", str(tmp / "git" / "demo.git"))
+    return work
+
+
+def git_daemon(root: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}",
+                             "--listen=127.0.0.1", f"--port={port}", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(listening, 30, "git daemon")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    ensure_packages()
+    with docker_daemon(tmp_path_factory.mktemp("dockerd") / "dockerd.log"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    t0 = time.monotonic()
+    base = base_image("trixie")
+    TIMINGS["base image (debootstrap, or cached)"] = time.monotonic() - t0
+    runner_src, runner = snapshot_runner(tmp)
+    demo = demo_target(tmp)
+    git_port, port = free_port(), free_port()
+    secret = secrets.token_hex(16)
+    cache = Path.home() / ".cache" / "warmci" / "docker-test-cache"  # downloads only: shared across runs
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chown(cache, UID, UID)
+    daemon_proc = git_daemon(tmp / "git", git_port)
+    try:
+        with fake_github.serve("ghs-test-token") as gh:
+            env_file = tmp / "warmci.env"
+            env_file.write_text(f"WARMCI_WEBHOOK_SECRET={secret}\nWARMCI_GITHUB_TOKEN=ghs-test-token\n"
+                                f"WARMCI_GITHUB_API={gh.url}\n")
+            config = tmp / "config.toml"
+            values = {"WARMCI_PORT": str(port), "WARMCI_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                      "WARMCI_TARGET_REPO": REPO, "WARMCI_TARGET_CLONE_URL": f"git://127.0.0.1:{git_port}/demo.git",
+                      "WARMCI_PIPELINE": ""}
+            config.write_text(subprocess.run(
+                ["python3", str(RUNNER / "docker" / "render-config.py")], capture_output=True, text=True,
+                check=True, env={**{k: v for k, v in os.environ.items() if not k.startswith("WARMCI_")}, **values},
+            ).stdout)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("WARMCI_")}
+            env.update(WARMCI_ENV_FILE=str(env_file), COMPOSE_PROJECT_NAME=f"warmci-e2e-{uuid.uuid4().hex[:8]}",
+                       WARMCI_IMAGE=IMAGE, WARMCI_RUNNER_DIR=str(runner), WARMCI_CONFIG_FILE=str(config),
+                       WARMCI_CACHE=str(cache), WARMCI_HEALTH_INTERVAL="1s", BASE_IMAGE=base, PYTHON_VERSIONS="",
+                       NODE_VERSION="debian", EXTRA_CA_CERTS=extra_ca_certs())
+            s = Stack(tmp, env, port, secret, gh, demo, runner_src, runner)
+            try:
+                t0 = time.monotonic()
+                s.compose("build", "--force-rm", timeout=1800)
+                TIMINGS["image build"] = time.monotonic() - t0
+                yield s
+            finally:
+                s.compose("down", "--volumes", "--timeout", "60", check=False)
+    finally:
+        daemon_proc.terminate()
+        daemon_proc.wait(timeout=30)
+        print("\nwarmci e2e timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
+
+
+def test_image_has_the_toolchains_and_runs_the_runner_bootstrap(stack: Stack) -> None:
+    out = stack.compose("run", "--rm", "--no-deps", "warmci", "bash", "-c",
+                        "cat /proc/1/comm; id -u; python3 --version; node --version; pnpm --version; uv --version; "
+                        "chromium --version; command -v doit; git -C /opt/warmci/runner rev-parse HEAD").stdout
+    lines = out.strip().splitlines()[-9:]
+    assert lines[0] == "tini", out  # PID 1 reaps orphans
+    assert lines[1] == str(UID)
+    assert lines[2].startswith("Python 3.13") and lines[3].startswith("v2")
+    assert lines[4] == "9.15.9" and lines[5].startswith("uv 0.13.9") and "Chromium" in lines[6]
+    assert lines[7] == "/opt/warmci/runner/.venv/bin/doit"  # ./bootstrap ran inside, in the mounted runner
+    assert lines[8] == git(stack.runner_src, "rev-parse", "HEAD").strip()
+    image_runner = subprocess.run(["docker", "run", "--rm", "--entrypoint", "ls", IMAGE, "-A", "/opt/warmci/runner"],
+                                  capture_output=True, text=True, check=True).stdout
+    assert image_runner.strip() == ""  # nothing of the runner is baked into the image
+
+
+@needs_service
+def test_push_gets_a_success_status(stack: Stack) -> None:
+    t0 = time.monotonic()
+    stack.compose("up", "-d")
+    stack.wait_healthy()
+    TIMINGS["compose up to healthy"] = time.monotonic() - t0
+    t1 = time.monotonic()
+    sha = stack.push("docs: a note", {"NOTES.md": "pushed by the deployment test\n"})
+    final = stack.final_status(sha)
+    TIMINGS["first push to success (cold state)"] = time.monotonic() - t1
+    assert final["state"] == "success", (final, stack.logs())
+    assert stack.github.states(sha)[0] == "pending"
+    assert final["target_url"].startswith(f"http://127.0.0.1:{stack.port}/runs/")
+    assert stack.github.statuses[0]["repo"] == REPO
+    page = stack.page(final["target_url"])
+    assert page["sha"] == sha and page["state"] == "passed", page
+    assert stack.results(final["target_url"])["status"] == "passed"
+    stack.shas["first"] = sha
+
+
+@needs_service
+def test_stop_mid_run_cancels_cleanly_and_state_survives(stack: Stack) -> None:
+    assert "first" in stack.shas, "needs the first run"
+    test_file = next((stack.demo / "tests").glob("test_*.py"))
+    sha = stack.push("test: one more", {test_file.relative_to(stack.demo).as_posix():
+                                        test_file.read_text() + "\n\ndef test_added():\n    assert True\n"})
+    wait_for(lambda: stack.get("/health")["running"], 120, "the run to start")
+    t0 = time.monotonic()
+    stack.compose("stop", "--timeout", "120", "warmci")
+    TIMINGS["docker stop during a run"] = time.monotonic() - t0
+    assert stack.inspect("{{.State.ExitCode}}") == "0", stack.logs()  # not 137: nothing needed SIGKILL
+    stopped_at = stack.inspect("{{.State.StartedAt}}")
+    stack.compose("start", "warmci")
+    stack.wait_healthy(started_after=stopped_at)
+    final = stack.final_status(sha, timeout=600)
+    assert final["state"] == "success", (final, stack.logs())
+    runs = stack.get("/")["runs"]
+    assert {r["sha"] for r in runs} >= {stack.shas["first"], sha}, runs  # history kept across the stop
+    results = stack.results(final["target_url"])
+    by_status: dict[str, set[str]] = {}
+    for name, job in results["jobs"].items():
+        by_status.setdefault(job["status"], set()).add(name)
+    # doit's state survived: only what the changed test file feeds ran again
+    assert "test-python-3.13" in by_status.get("passed", set()), by_status
+    assert {"build-js", "build-wheel", "playwright-app"} <= by_status.get("up-to-date", set()) | by_status.get(
+        "restored", set()), by_status
+
+
+@needs_service
+def test_runner_updates_in_place_without_a_rebuild(stack: Stack) -> None:
+    if not stack.container() or stack.inspect("{{.State.Running}}") != "true":
+        stack.compose("up", "-d")
+        stack.wait_healthy()
+    image = stack.inspect("{{.Image}}")
+    (stack.runner_src / "RUNNER-UPDATE.md").write_text("a runner change\n")
+    git(stack.runner_src, "add", "-A")
+    git(stack.runner_src, "commit", "-q", "-m", "runner change")
+    git(stack.runner_src, "push", "-q", "origin", "HEAD:main")
+    new = git(stack.runner_src, "rev-parse", "HEAD").strip()
+    t0 = time.monotonic()
+    run = subprocess.run([str(stack.runner / "docker" / "update-runner"), "main"], capture_output=True, text=True,
+                         env=stack.env, timeout=900)
+    TIMINGS["update-runner"] = time.monotonic() - t0
+    assert run.returncode == 0, run.stdout + run.stderr + stack.logs()
+    assert f"-> {new[:12]}" in run.stderr and "same image" in run.stderr
+    assert stack.exec("git", "-C", "/opt/warmci/runner", "rev-parse", "HEAD").strip() == new
+    assert stack.inspect("{{.Image}}") == image
+    assert stack.get("/health")["status"] == "ok"
+    again = subprocess.run([str(stack.runner / "docker" / "update-runner"), "main"], capture_output=True, text=True,
+                           env=stack.env, timeout=300)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_stop_leaves_nothing_running(stack: Stack) -> None:
+    if stack.container():
+        stack.compose("stop", "--timeout", "120")
+        assert stack.inspect("{{.State.Running}}") == "false"
+    stack.compose("down", "--timeout", "60")
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project="
+                           f"{stack.env['COMPOSE_PROJECT_NAME']}"], capture_output=True, text=True, check=True)
+    assert left.stdout.strip() == ""
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", stack.port)) != 0, "the webhook port still answers"
