@@ -47,9 +47,9 @@ class ServiceConfig:
     repos: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def write(self) -> Path:
-        lines = ["[service]", 'host = "127.0.0.1"', f"port = {self.port}", f"state_dir = {toml_value(self.state_dir)}",
-                 'public_url = "https://ci.example.org"']
-        lines += [f"{k} = {toml_value(v)}" for k, v in self.service.items()]
+        service = {"host": "127.0.0.1", "port": self.port, "state_dir": self.state_dir,
+                   "public_url": "https://ci.example.org", **self.service}
+        lines = ["[service]"] + [f"{k} = {toml_value(v)}" for k, v in service.items()]
         for name, table in self.repos.items():
             lines += ["", f'[repos."{name}"]'] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,13 +77,18 @@ class FakeGitHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-github", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-github", daemon=True)
         self._thread.start()
 
     def fail_next(self, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
                   body: Any = None) -> None:
         with self._lock:
             self._script.extend(_Scripted(status, headers or {}, body) for _ in range(times))
+
+    def clear_script(self) -> None:
+        with self._lock:
+            self._script.clear()
 
     def statuses(self, sha: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
         """Commit statuses GitHub accepted, oldest first: the body plus `repo`, `sha` and `at`."""
