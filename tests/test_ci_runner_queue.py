@@ -77,6 +77,11 @@ def test_a_running_run_is_asked_to_cancel_and_the_worker_reports_it(intake: Inta
     with intake.db.read() as c:
         run = runsdb.run(c, old or 0)
     assert run and run.state == "running" and run.cancel_reason == f"Superseded by {B[:7]} (run {new})"
+    third = deliver(intake, "push", gp.push("o/demo", C, "topic"))
+    with intake.db.read() as c:
+        run = runsdb.run(c, old or 0)
+    assert run and run.cancel_reason == f"Superseded by {B[:7]} (run {new})" and state(intake, new) == "cancelled"
+    assert state(intake, third) == "queued"
     assert outbox(intake, A) == [("pending", "Queued (next in line)")]  # the worker posts the final one
 
 

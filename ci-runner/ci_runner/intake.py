@@ -158,8 +158,10 @@ class Intake:
 
     def _cancel(self, c: sqlite3.Connection, run: Run, reason: str, superseded_by: int | None = None) -> None:
         if run.state == "running":
-            # The worker owns a running run: it signals doit and reports the outcome.
-            runsdb.update(c, run.id, cancel_reason=reason, superseded_by=superseded_by)
+            # The worker owns a running run: it signals doit and reports the outcome. The first reason
+            # stands (a third push does not rewrite why the first run was cancelled).
+            if not run.cancel_reason:
+                runsdb.update(c, run.id, cancel_reason=reason, superseded_by=superseded_by)
             return
         runsdb.update(c, run.id, state="cancelled", detail=reason, finished_at=time(), superseded_by=superseded_by)
         self._status(c, self.book.finished(self._get(c, run.id)), run)
