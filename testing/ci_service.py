@@ -91,7 +91,7 @@ class Service:
             try:
                 if self.http.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or not answering yet
                 pass
             time.sleep(0.05)  # polling the port: there is nothing to wait on
         raise AssertionError(f"the service did not answer /health in {timeout} s:\n{self.log_text()[-3000:]}")

@@ -187,6 +187,25 @@ def test_a_forks_pull_request_runs_only_after_approval(world: World) -> None:
     assert world.gh.final_status(sha2, CONTEXT)["state"] == "success"
 
 
+def test_an_operator_can_enqueue_a_sha_and_cancel_a_run(world: World) -> None:
+    p = cli(world.config.path, "enqueue", REPO, world.first, "--branch", "main")
+    assert p.returncode == 0, p.stderr
+    run_id = int(p.stdout.split("queued run ")[1].split()[0])
+    done = world.service.wait_finished(run_id)
+    assert done["state"] == "passed" and done["trigger"] == "manual"
+    assert all(j["status"] == "up-to-date" for j in world.results(done)["jobs"].values())
+    slow = world.commit(world.py_change("cancel"), "to be cancelled")
+    run2 = world.push(slow, "cancel-me")
+    world.service.wait_run(run2, lambda r: r["doit_started_at"] is not None, 60, "doit to start")
+    p = cli(world.config.path, "cancel", str(run2))
+    assert p.returncode == 0, p.stderr
+    done2 = world.service.wait_finished(run2)
+    assert done2["state"] == "cancelled" and done2["detail"] == "Cancelled by an operator"
+    assert world.gh.final_status(slow, CONTEXT)["state"] == "error"
+
+
+# Last: it restarts the module's service.
+@pytest.mark.allow_leftovers  # the restarted service outlives the test (the module stops it, then checks)
 def test_kill_9_mid_run_then_restart_loses_nothing_and_ends_the_dead_runs_processes(world: World) -> None:
     crash = world.commit(world.py_change("crash"), "crash me")
     behind = world.commit({"NOTES.md": "queued behind the crash\n"}, "behind")
@@ -209,23 +228,6 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_ends_the_dead_runs_proces
         assert world.gh.final_status(sha, CONTEXT)["state"] == "success"
     descriptions = [s["description"] for s in world.gh.statuses(crash, CONTEXT)]
     assert any("again, after a service restart" in d for d in descriptions), descriptions
-
-
-def test_an_operator_can_enqueue_a_sha_and_cancel_a_run(world: World) -> None:
-    p = cli(world.config.path, "enqueue", REPO, world.first, "--branch", "main")
-    assert p.returncode == 0, p.stderr
-    run_id = int(p.stdout.split("queued run ")[1].split()[0])
-    done = world.service.wait_finished(run_id)
-    assert done["state"] == "passed" and done["trigger"] == "manual"
-    assert all(j["status"] == "up-to-date" for j in world.results(done)["jobs"].values())
-    slow = world.commit(world.py_change("cancel"), "to be cancelled")
-    run2 = world.push(slow, "cancel-me")
-    world.service.wait_run(run2, lambda r: r["doit_started_at"] is not None, 60, "doit to start")
-    p = cli(world.config.path, "cancel", str(run2))
-    assert p.returncode == 0, p.stderr
-    done2 = world.service.wait_finished(run2)
-    assert done2["state"] == "cancelled" and done2["detail"] == "Cancelled by an operator"
-    assert world.gh.final_status(slow, CONTEXT)["state"] == "error"
 
 
 def _env(p: psutil.Process) -> dict[str, str]:

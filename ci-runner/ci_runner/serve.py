@@ -2,9 +2,10 @@
 
 Start-up order: config (every bad value an error naming its key), the
 listening socket and the state dir's lock (a second service on the same
-queue would run every run twice), crash recovery, then the threads and the
-app. SIGTERM/SIGINT stop uvicorn; the running run is ended and put back in
-the queue, so a stopped service leaves no process behind.
+queue would run every run twice), then the app and the poster; crash
+recovery runs beside them and the workers start when it is done.
+SIGTERM/SIGINT stop uvicorn; the running run is ended and put back in the
+queue, so a stopped service leaves no process behind.
 """
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ def serve(config: Config) -> int:
     lock_state_dir(config)
     db = RunsDB(config.db_file)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
-    recover(db, config)
     work, post, stop = threading.Event(), threading.Event(), threading.Event()
 
     def notify() -> None:
@@ -93,19 +93,32 @@ def serve(config: Config) -> int:
     poster = Poster(db, client, post, stop)
     workers = [Worker(db, config, work, stop, post, n) for n in range(config.workers)]
 
+    def boot() -> None:
+        """Crash recovery can wait `cancel_grace` for a dead run's doit: the webhook answers meanwhile."""
+        try:
+            recover(db, config)
+        except Exception:
+            log.exception("recovery failed; starting the workers anyway")
+        if not stop.is_set():
+            for w in workers:
+                w.start()
+
+    booting = threading.Thread(target=boot, name="recovery", daemon=True)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         poster.start()
-        for w in workers:
-            w.start()
+        booting.start()
         log.info("ci-runner serving on %s:%s (%d repositories, %d worker(s)); queue %s", config.host, config.port,
                  len(config.repos), len(workers), config.db_file)
         yield
         log.info("stopping: ending the running run (if any) and putting it back in the queue")
         stop.set()
         work.set()
+        booting.join(timeout=config.cancel_grace + 60)
         for w in workers:
-            w.join(timeout=config.cancel_grace + 60)
+            if w.is_alive():
+                w.join(timeout=config.cancel_grace + 60)
         post.set()
         poster.join(timeout=30)  # statuses it could not send stay in the outbox for the next start
 
