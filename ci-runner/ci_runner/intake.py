@@ -46,12 +46,12 @@ class Intake:
         with self.db.write() as c:
             if not runsdb.add_delivery(c, delivery, event):
                 return Reply(200, f"delivery {delivery} was received before; nothing done")
-            reply = self._dispatch(c, action)
+            reply = self._dispatch(c, action, delivery)
             runsdb.set_delivery_outcome(c, delivery, reply.message)
         self.notify()
         return reply
 
-    def _dispatch(self, c: sqlite3.Connection, action: Action) -> Reply:
+    def _dispatch(self, c: sqlite3.Connection, action: Action, delivery: str) -> Reply:
         if isinstance(action, Pong):
             return Reply(200, "pong")
         if isinstance(action, Ignore):
@@ -60,8 +60,8 @@ class Intake:
             ids = self._cancel_lane(c, action.repo, action.lane, f"Cancelled: {action.reason}")
             return Reply(200, f"{action.reason}: cancelled runs {ids}" if ids else f"{action.reason}: no run to cancel")
         if isinstance(action, Approve):
-            return self._approve_request(c, action.request, action.by)
-        return self._submit(c, action)
+            return self._approve_request(c, action.request, action.by, delivery)
+        return self._submit(c, action, delivery=delivery)
 
     # --- the operator CLI --------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ class Intake:
         return run
 
     def _submit(self, c: sqlite3.Connection, req: RunRequest, *, dedupe: bool = True,
-                approved_by: str | None = None, rerun_of: int | None = None) -> Reply:
+                approved_by: str | None = None, rerun_of: int | None = None, delivery: str | None = None) -> Reply:
         if dedupe:
             same = runsdb.runs(c, "repo = ? AND sha = ? AND state != 'cancelled'", (req.repo, req.sha), limit=1)
             if same:
@@ -129,7 +129,7 @@ class Intake:
         run_id = runsdb.insert_run(
             c, repo=req.repo, sha=req.sha, branch=req.branch, ref=req.ref, lane=req.lane, pr=req.pr,
             trigger=req.trigger, author=req.author, message=req.message, untrusted=int(req.untrusted),
-            protected=int(req.protected), approved_by=approved_by, rerun_of=rerun_of,
+            protected=int(req.protected), approved_by=approved_by, rerun_of=rerun_of, delivery=delivery,
             state="waiting" if waiting else "queued")
         run = self._get(c, run_id)
         if not req.protected:
@@ -158,17 +158,19 @@ class Intake:
 
     def _cancel(self, c: sqlite3.Connection, run: Run, reason: str, superseded_by: int | None = None) -> None:
         if run.state == "running":
-            # The worker owns a running run: it signals doit and reports the outcome.
-            runsdb.update(c, run.id, cancel_reason=reason, superseded_by=superseded_by)
+            # The worker owns a running run: it signals doit and reports the outcome. The first reason
+            # stands (a third push does not rewrite why the first run was cancelled).
+            if not run.cancel_reason:
+                runsdb.update(c, run.id, cancel_reason=reason, superseded_by=superseded_by)
             return
         runsdb.update(c, run.id, state="cancelled", detail=reason, finished_at=time(), superseded_by=superseded_by)
         self._status(c, self.book.finished(self._get(c, run.id)), run)
 
-    def _approve_request(self, c: sqlite3.Connection, req: RunRequest, by: str) -> Reply:
+    def _approve_request(self, c: sqlite3.Connection, req: RunRequest, by: str, delivery: str) -> Reply:
         waiting = runsdb.runs(c, "repo = ? AND sha = ? AND state = 'waiting'", (req.repo, req.sha), limit=1)
         if waiting:
             return self._queue_waiting(c, waiting[0], by)
-        return self._submit(c, req, approved_by=by)
+        return self._submit(c, req, approved_by=by, delivery=delivery)
 
     def _queue_waiting(self, c: sqlite3.Connection, run: Run, by: str) -> Reply:
         runsdb.update(c, run.id, state="queued", approved_by=by, queued_at=time())

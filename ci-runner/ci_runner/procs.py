@@ -96,4 +96,4 @@ def end_run(pid: int | None, created: float | None, run_id: str, state_dir: str,
             psutil.wait_procs([psutil.Process(pid)], timeout=grace)
         except psutil.Error:
             pass
-    return end(members(pid or -1, created or 0.0, run_id, state_dir), grace=5.0)
+    return end(members(pid or -1, created or 0.0, run_id, state_dir), grace=min(5.0, grace))

@@ -129,7 +129,8 @@ class RunsDB:
         try:
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA busy_timeout=30000")
-            c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process; only power loss can cost the newest commit
+            # WAL + NORMAL survives a killed process; only a power loss can cost the newest commit.
+            c.execute("PRAGMA synchronous=NORMAL")
             yield c
         finally:
             c.close()
@@ -174,7 +175,7 @@ def insert_run(c: sqlite3.Connection, **values: Any) -> int:
     return cur.lastrowid
 
 
-def update(c: sqlite3.Connection, run_id: int, **values: Any) -> None:
+def update(c: sqlite3.Connection, run_id: int, /, **values: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in values)
     c.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
 

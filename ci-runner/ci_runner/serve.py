@@ -2,9 +2,10 @@
 
 Start-up order: config (every bad value an error naming its key), the
 listening socket and the state dir's lock (a second service on the same
-queue would run every run twice), crash recovery, then the threads and the
-app. SIGTERM/SIGINT stop uvicorn; the running run is ended and put back in
-the queue, so a stopped service leaves no process behind.
+queue would run every run twice), then the app and the poster; crash
+recovery runs beside them and the workers start when it is done.
+SIGTERM/SIGINT stop uvicorn; the running run is ended and put back in the
+queue, so a stopped service leaves no process behind.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -42,7 +44,9 @@ def setup_logging(config: Config) -> None:
 
 def bind(config: Config) -> socket.socket:
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say they are TCP, and with Nagle on
+    # every keep-alive response after the first waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.host, config.port))
@@ -78,7 +82,6 @@ def serve(config: Config) -> int:
     lock_state_dir(config)
     db = RunsDB(config.db_file)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
-    recover(db, config)
     work, post, stop = threading.Event(), threading.Event(), threading.Event()
 
     def notify() -> None:
@@ -90,23 +93,39 @@ def serve(config: Config) -> int:
     poster = Poster(db, client, post, stop)
     workers = [Worker(db, config, work, stop, post, n) for n in range(config.workers)]
 
+    def boot() -> None:
+        """Crash recovery can wait `cancel_grace` for a dead run's doit: the webhook answers meanwhile."""
+        try:
+            recover(db, config)
+        except Exception:
+            log.exception("recovery failed; starting the workers anyway")
+        if not stop.is_set():
+            for w in workers:
+                w.start()
+
+    booting = threading.Thread(target=boot, name="recovery", daemon=True)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         poster.start()
-        for w in workers:
-            w.start()
+        booting.start()
         log.info("ci-runner serving on %s:%s (%d repositories, %d worker(s)); queue %s", config.host, config.port,
                  len(config.repos), len(workers), config.db_file)
         yield
         log.info("stopping: ending the running run (if any) and putting it back in the queue")
         stop.set()
         work.set()
+        booting.join(timeout=config.cancel_grace + 60)
         for w in workers:
-            w.join(timeout=config.cancel_grace + 60)
+            if w.is_alive():
+                w.join(timeout=config.cancel_grace + 60)
         post.set()
         poster.join(timeout=30)  # statuses it could not send stay in the outbox for the next start
 
     app = create_app(config, db, intake, lifespan)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=10))
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it is done; a requested stop is a clean exit (0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock])
     return 0 if server.started else 1
