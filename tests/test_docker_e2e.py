@@ -10,14 +10,13 @@ is updated in place without a rebuild; a stop leaves nothing running.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -28,9 +27,12 @@ from typing import Any
 
 import pytest
 
-from . import fake_github
+from testing import github_payloads as gp
+from testing.fake_github import FakeGitHub
+from testing.git_remote import Remote, demo_remote
+
 from .deploy_env import base_image, docker_daemon, ensure_packages, extra_ca_certs
-from .helpers import DEMO, RUNNER, free_port, git, make_repo, wait_for
+from .helpers import RUNNER, free_port, git, make_repo, wait_for
 
 pytestmark = pytest.mark.slow
 COMPOSE = RUNNER / "docker" / "warmci-compose"
@@ -48,8 +50,8 @@ class Stack:
     env: dict[str, str]
     port: int
     secret: str
-    github: fake_github.FakeGitHub
-    demo: Path
+    github: FakeGitHub
+    demo: Remote
     runner_src: Path
     runner: Path
     shas: dict[str, str] = field(default_factory=dict)
@@ -95,36 +97,21 @@ class Stack:
         return self.compose("logs", "--no-color", "--tail", "80", "warmci", check=False).stdout
 
     def push(self, message: str, files: dict[str, str]) -> str:
-        """Commit to the demo, push to the bare repository, send GitHub's push webhook, signed."""
-        for rel, text in files.items():
-            (self.demo / rel).write_text(text)
-        git(self.demo, "add", "-A")
-        git(self.demo, "commit", "-q", "-m", message)
-        git(self.demo, "push", "-q", "origin", "main")
-        sha = git(self.demo, "rev-parse", "HEAD").strip()
-        body = json.dumps({
-            "ref": "refs/heads/main", "before": "0" * 40, "after": sha, "deleted": False,
-            "repository": {"full_name": REPO, "clone_url": "unused"},
-            "head_commit": {"id": sha, "message": message, "author": {"name": "t", "username": "t"}},
-            "pusher": {"name": "t"}, "sender": {"login": "t"},
-        }).encode()
-        sig = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhook", data=body, method="POST", headers={
-            "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sig})
+        """Commit to the demo, push it to the bare repository, send GitHub's push webhook, signed."""
+        sha = self.demo.commit(files, message)
+        self.demo.push(sha)
+        body, headers = gp.delivery(self.secret, "push", gp.push(REPO, sha, message=message))
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhook", data=body, method="POST",
+                                     headers=headers)
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status in (200, 201, 202), r.read()
         return sha
 
     def final_status(self, sha: str, timeout: float = 900) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            last = self.github.last(sha)
-            return last if last and last["state"] != "pending" else None
-
         try:
-            return wait_for(done, timeout, f"a final status for {sha[:8]}")
-        except AssertionError:
-            pytest.fail(f"no final status for {sha[:8]} (statuses: {self.github.statuses})\n{self.logs()}")
+            return self.github.final_status(sha, "warmci", timeout)
+        except AssertionError as exc:
+            pytest.fail(f"{exc}\n{self.logs()}")
 
     def page(self, run_url: str) -> dict[str, Any]:
         return self.get(run_url.split(str(self.port), 1)[1])
@@ -134,9 +121,10 @@ class Stack:
         return json.loads(self.exec("cat", self.page(run_url)["results_file"]))
 
 
-def snapshot_runner(tmp: Path) -> tuple[Path, Path]:
-    """This working tree (uncommitted changes too) as a repository to clone the runner from."""
-    src = tmp / "runner-src"
+def snapshot_runner(home: Path) -> tuple[Path, Path]:
+    """This working tree (uncommitted changes too) as a repository to clone the runner from, and the
+    runner's clone, owned by the container's uid (who must reach both: `home` is world-readable)."""
+    src = home / "runner-src"
     files = subprocess.run(["git", "-C", str(RUNNER), "ls-files", "-co", "--exclude-standard", "-z"],
                            capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
@@ -144,32 +132,25 @@ def snapshot_runner(tmp: Path) -> tuple[Path, Path]:
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(RUNNER / rel, src / rel)
     make_repo(src)
-    origin = tmp / "runner-origin.git"
+    origin = home / "runner-origin.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(origin)], check=True)
     git(src, "remote", "add", "origin", str(origin))
     git(src, "fetch", "-q", "origin")
-    runner = tmp / "runner"
+    runner = home / "runner"
     subprocess.run(["git", "clone", "-q", str(origin), str(runner)], check=True)
     subprocess.run(["chown", "-R", f"{UID}:{UID}", str(runner)], check=True)
     return src, runner
 
 
-def demo_target(tmp: Path) -> Path:
-    """The demo with its own pipeline: a free port for Playwright (the container shares the host's
-    network), and the Pythons Debian does not ship optional (reported as skipped)."""
-    work = tmp / "demo"
-    shutil.copytree(DEMO, work, ignore=shutil.ignore_patterns("node_modules", ".venv", "dist", "__pycache__",
-                                                               "test-results", "app.js"))
-    toml = work / "warmci.toml"
-    text = toml.read_text().replace("8765", str(free_port()))
-    text = text.replace('sync = ["uv", "sync", "--locked", "--dev"]',
-                        'sync = ["uv", "sync", "--locked", "--dev"]\noptional = ["3.11", "3.12"]', 1)
+def demo_target(tmp: Path) -> Remote:
+    """The demo (Playwright on a free port) with the Pythons Debian does not ship made optional."""
+    remote = demo_remote(tmp / "git")
+    toml = remote.work / "warmci.toml"
+    text = toml.read_text().replace('sync = ["uv", "sync", "--locked", "--dev"]',
+                                    'sync = ["uv", "sync", "--locked", "--dev"]\noptional = ["3.11", "3.12"]', 1)
     assert 'optional = ["3.11", "3.12"]' in text
-    toml.write_text(text)
-    make_repo(work)
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp / "git" / "demo.git")], check=True)
-    git(work, "remote", "add", "origin", str(tmp / "git" / "demo.git"))
-    return work
+    remote.push(remote.commit({"warmci.toml": text}, "ci: 3.11 and 3.12 are optional in the image"))
+    return remote
 
 
 def git_daemon(root: Path, port: int) -> subprocess.Popen[bytes]:
@@ -198,7 +179,10 @@ def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     t0 = time.monotonic()
     base = base_image("trixie")
     TIMINGS["base image (debootstrap, or cached)"] = time.monotonic() - t0
-    runner_src, runner = snapshot_runner(tmp)
+    # docker/update-runner runs git as the checkout's owner, who must reach it: pytest's tmp is root-only.
+    home = Path(tempfile.mkdtemp(prefix="warmci-e2e-runner-"))
+    home.chmod(0o755)
+    runner_src, runner = snapshot_runner(home)
     demo = demo_target(tmp)
     git_port, port = free_port(), free_port()
     secret = secrets.token_hex(16)
@@ -207,13 +191,13 @@ def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     os.chown(cache, UID, UID)
     daemon_proc = git_daemon(tmp / "git", git_port)
     try:
-        with fake_github.serve("ghs-test-token") as gh:
+        with FakeGitHub() as gh:
             env_file = tmp / "warmci.env"
             env_file.write_text(f"WARMCI_WEBHOOK_SECRET={secret}\nWARMCI_GITHUB_TOKEN=ghs-test-token\n"
                                 f"WARMCI_GITHUB_API={gh.url}\n")
             config = tmp / "config.toml"
             values = {"WARMCI_PORT": str(port), "WARMCI_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                      "WARMCI_TARGET_REPO": REPO, "WARMCI_TARGET_CLONE_URL": f"git://127.0.0.1:{git_port}/demo.git",
+                      "WARMCI_TARGET_REPO": REPO, "WARMCI_TARGET_CLONE_URL": f"git://127.0.0.1:{git_port}/remote.git",
                       "WARMCI_PIPELINE": ""}
             config.write_text(subprocess.run(
                 ["python3", str(RUNNER / "docker" / "render-config.py")], capture_output=True, text=True,
@@ -235,6 +219,7 @@ def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     finally:
         daemon_proc.terminate()
         daemon_proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
         print("\nwarmci e2e timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
 
 
@@ -265,9 +250,9 @@ def test_push_gets_a_success_status(stack: Stack) -> None:
     final = stack.final_status(sha)
     TIMINGS["first push to success (cold state)"] = time.monotonic() - t1
     assert final["state"] == "success", (final, stack.logs())
-    assert stack.github.states(sha)[0] == "pending"
+    assert stack.github.statuses(sha)[0]["state"] == "pending"
     assert final["target_url"].startswith(f"http://127.0.0.1:{stack.port}/runs/")
-    assert stack.github.statuses[0]["repo"] == REPO
+    assert final["repo"] == REPO and final["authorization"] == "Bearer ghs-test-token"
     page = stack.page(final["target_url"])
     assert page["sha"] == sha and page["state"] == "passed", page
     assert stack.results(final["target_url"])["status"] == "passed"
@@ -277,8 +262,8 @@ def test_push_gets_a_success_status(stack: Stack) -> None:
 @needs_service
 def test_stop_mid_run_cancels_cleanly_and_state_survives(stack: Stack) -> None:
     assert "first" in stack.shas, "needs the first run"
-    test_file = next((stack.demo / "tests").glob("test_*.py"))
-    sha = stack.push("test: one more", {test_file.relative_to(stack.demo).as_posix():
+    test_file = next((stack.demo.work / "tests").glob("test_*.py"))
+    sha = stack.push("test: one more", {test_file.relative_to(stack.demo.work).as_posix():
                                         test_file.read_text() + "\n\ndef test_added():\n    assert True\n"})
     wait_for(lambda: stack.get("/health")["running"], 120, "the run to start")
     t0 = time.monotonic()
