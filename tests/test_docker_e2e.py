@@ -121,10 +121,11 @@ class Stack:
         return json.loads(self.exec("cat", self.page(run_url)["results_file"]))
 
 
-def snapshot_runner(home: Path) -> tuple[Path, Path]:
-    """This working tree (uncommitted changes too) as a repository to clone the runner from, and the
-    runner's clone, owned by the container's uid (who must reach both: `home` is world-readable)."""
-    src = home / "runner-src"
+def snapshot_runner(served: Path, git_url: str, home: Path) -> tuple[Path, Path]:
+    """This working tree (uncommitted changes too) as a repository, its bare copy served by git daemon
+    (as GitHub would serve it: git's ownership checks do not apply to a network remote), and the
+    runner's clone in `home`, owned by the container's uid."""
+    src = served / "runner-src"
     files = subprocess.run(["git", "-C", str(RUNNER), "ls-files", "-co", "--exclude-standard", "-z"],
                            capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
@@ -132,12 +133,10 @@ def snapshot_runner(home: Path) -> tuple[Path, Path]:
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(RUNNER / rel, src / rel)
     make_repo(src)
-    origin = home / "runner-origin.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(origin)], check=True)
-    git(src, "remote", "add", "origin", str(origin))
-    git(src, "fetch", "-q", "origin")
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(served / "runner.git")], check=True)
+    git(src, "remote", "add", "origin", str(served / "runner.git"))
     runner = home / "runner"
-    subprocess.run(["git", "clone", "-q", str(origin), str(runner)], check=True)
+    subprocess.run(["git", "clone", "-q", f"{git_url}/runner.git", str(runner)], check=True)
     subprocess.run(["chown", "-R", f"{UID}:{UID}", str(runner)], check=True)
     return src, runner
 
@@ -179,18 +178,18 @@ def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     t0 = time.monotonic()
     base = base_image("trixie")
     TIMINGS["base image (debootstrap, or cached)"] = time.monotonic() - t0
+    demo = demo_target(tmp)
+    git_port, port = free_port(), free_port()
+    daemon_proc = git_daemon(tmp / "git", git_port)
     # docker/update-runner runs git as the checkout's owner, who must reach it: pytest's tmp is root-only.
     home = Path(tempfile.mkdtemp(prefix="warmci-e2e-runner-"))
     home.chmod(0o755)
-    runner_src, runner = snapshot_runner(home)
-    demo = demo_target(tmp)
-    git_port, port = free_port(), free_port()
     secret = secrets.token_hex(16)
     cache = Path.home() / ".cache" / "warmci" / "docker-test-cache"  # downloads only: shared across runs
     cache.mkdir(parents=True, exist_ok=True)
     os.chown(cache, UID, UID)
-    daemon_proc = git_daemon(tmp / "git", git_port)
     try:
+        runner_src, runner = snapshot_runner(tmp / "git", f"git://127.0.0.1:{git_port}", home)
         with FakeGitHub() as gh:
             env_file = tmp / "warmci.env"
             env_file.write_text(f"WARMCI_WEBHOOK_SECRET={secret}\nWARMCI_GITHUB_TOKEN=ghs-test-token\n"
@@ -256,6 +255,7 @@ def test_push_gets_a_success_status(stack: Stack) -> None:
     page = stack.page(final["target_url"])
     assert page["sha"] == sha and page["state"] == "passed", page
     assert stack.results(final["target_url"])["status"] == "passed"
+    stack.exec("env", "PYTHONPATH=ci-runner", ".venv/bin/python", "-m", "ci_runner", "queue")  # docs/deploy.md
     stack.shas["first"] = sha
 
 
