@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import graphinfo, stats, targets
-from bench.runs import Result
+from bench.runs import Result, ran
 from bench.session import Session, passed_all
 
 GOAL = 1.10  # the goal: cold wall ≤ 1.10 × the bound
@@ -28,8 +28,7 @@ def durations(results: dict[str, Any] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     jobs = (results or {}).get("jobs")
     for name, job in (jobs.items() if isinstance(jobs, dict) else ()):
-        if not isinstance(job, dict) or job.get("status") not in ("passed", "failed", "error", "timed-out",
-                                                                  "skipped", "cancelled"):
+        if not ran(job):
             continue
         start, end = job.get("start"), job.get("end")
         if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:

@@ -19,15 +19,15 @@ class JobInfo:
 
 def load(target: Path, state: Path, pipeline: Path | None = None) -> dict[str, JobInfo]:
     """name -> JobInfo; file_dep stays empty when the task list cannot be built here."""
+    from tasks import graph, registry
     from warmci import context
-    from warmci import pipeline as pipeline_mod
+    from warmci.pipeline import reading
 
     vars_ = {"target": str(target), "state": str(state), "pipeline": str(pipeline) if pipeline else None}
     ctx = context.resolve(lambda name, default=None: vars_.get(name) or default, environ={})
-    pipe = pipeline_mod.load(ctx.pipeline)
+    pipe = reading.load(ctx.pipeline, registry.READER)
     out = {name: JobInfo(list(job.needs)) for name, job in pipe.jobs.items()}
     try:
-        from tasks import graph
 
         for task in graph.tasks(ctx, pipe):
             info = out.get(task["basename"])

@@ -14,16 +14,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench import stats
+from bench.runs import ran
 
 GOAL_MS = 15.0
-_RAN = ("passed", "failed", "error", "timed-out", "skipped", "cancelled")
 
 
 def _intervals(results: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     jobs = (results or {}).get("jobs")
     for name, job in (jobs.items() if isinstance(jobs, Mapping) else ()):
-        if not isinstance(job, Mapping) or job.get("status") not in _RAN:
+        if not isinstance(job, dict) or not ran(job):
             continue
         start, end = job.get("start"), job.get("end")
         if isinstance(start, (int, float)) and isinstance(end, (int, float)):

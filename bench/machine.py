@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import targets
+
 RUNNER = Path(__file__).resolve().parent.parent
 
 
@@ -85,7 +87,7 @@ def describe() -> dict[str, Any]:
         "loadavg_at_start": load(),
         "processes_at_start": processes(),
         "python": sys.version.split()[0],
-        "python_executable": sys.executable,
+        "python_executable": targets.shown(sys.executable),
         "doit": ".".join(str(p) for p in doit.__version__) if isinstance(doit.__version__, tuple)
         else str(doit.__version__),
         "uv": _first_line(["uv", "--version"]),

@@ -20,7 +20,9 @@ T0 = time.perf_counter()
 import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import sysconfig  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 # (label, parent label or None, module, attribute path): wrapped when the module is importable.
@@ -28,29 +30,29 @@ POINTS: list[tuple[str, str | None, str, str]] = [
     ("load dodo.py", None, "doit.loader", "get_module"),
     ("context + pipeline file", "load dodo.py", "warmci.dodo_support", "load"),
     ("build task list", None, "doit.loader", "load_tasks"),
-    ("walk target", "build task list", "warmci.files", "walk"),
+    ("walk target", "build task list", "warmci.inputs.files", "walk"),
     ("match inputs", "build task list", "tasks.common", "FileIndex.inputs"),
-    ("history + priorities", "build task list", "warmci.schedule", "prioritize"),
+    ("history + priorities", "build task list", "warmci.run.schedule", "prioritize"),
     ("open doit DB", None, "doit.dependency", "SqliteDB.__init__"),
-    ("reporter: run start", None, "warmci.reporter", "WarmciReporter.initialize"),
-    ("hygiene start (lock, leftovers, snapshot)", "reporter: run start", "warmci.hygiene", "start_run"),
-    ("end leftovers (registry)", "reporter: run start", "warmci.hygiene", "end_leftovers"),
-    ("git HEAD", "reporter: run start", "warmci.gitinfo", "head"),
+    ("run start (lock, leftovers, snapshot)", None, "warmci.run.lifecycle", "start_run"),
+    ("end leftovers (registry)", "run start (lock, leftovers, snapshot)", "warmci.run.lifecycle", "end_leftovers"),
+    ("reporter: run start", None, "warmci.run.reporter", "WarmciReporter.initialize"),
+    ("git HEAD", "reporter: run start", "warmci.run.gitinfo", "head"),
     ("up-to-date checks", None, "doit.dependency", "Dependency.get_status"),
-    ("InputsKey (tools, config, env)", "up-to-date checks", "warmci.uptodate", "InputsKey.__call__"),
-    ("why.Probe", "up-to-date checks", "warmci.why", "Probe.__call__"),
-    ("venv/path/artifact checks", "up-to-date checks", "warmci.uptodate", "VenvIntact.__call__"),
-    ("venv/path/artifact checks", "up-to-date checks", "warmci.uptodate", "PathExists.__call__"),
-    ("venv/path/artifact checks", "up-to-date checks", "warmci.uptodate", "ArtifactsIntact.__call__"),
-    ("reporter: skip lines", None, "warmci.reporter", "WarmciReporter.skip_uptodate"),
-    ("reporter: run end", None, "warmci.reporter", "WarmciReporter.complete_run"),
-    ("versions.txt", "reporter: run end", "warmci.versions", "write"),
-    ("critical path", "reporter: run end", "warmci.critpath", "of_run"),
-    ("history.json", "reporter: run end", "warmci.history", "record"),
-    ("hygiene end (snapshot)", "reporter: run end", "warmci.hygiene", "end_run"),
-    ("process snapshot", None, "warmci.hygiene", "snapshot"),  # inside hygiene start and end
+    ("InputsKey (tools, config, env)", "up-to-date checks", "warmci.inputs.uptodate", "InputsKey.__call__"),
+    ("why.Probe", "up-to-date checks", "warmci.inputs.why", "Probe.__call__"),
+    ("venv/path/artifact checks", "up-to-date checks", "warmci.inputs.uptodate", "VenvIntact.__call__"),
+    ("venv/path/artifact checks", "up-to-date checks", "warmci.inputs.uptodate", "PathExists.__call__"),
+    ("venv/path/artifact checks", "up-to-date checks", "warmci.inputs.uptodate", "ArtifactsIntact.__call__"),
+    ("reporter: skip lines", None, "warmci.run.reporter", "WarmciReporter.skip_uptodate"),
+    ("reporter: run end", None, "warmci.run.reporter", "WarmciReporter.complete_run"),
+    ("versions.txt", "reporter: run end", "warmci.run.versions", "write"),
+    ("critical path", "reporter: run end", "warmci.run.critpath", "of_run"),
+    ("history.json", "reporter: run end", "warmci.run.history", "record"),
+    ("run end (snapshot, unlock)", None, "warmci.run.lifecycle", "end_run"),
+    ("process snapshot", None, "warmci.run.lifecycle", "snapshot"),  # inside run start and end
     # inside InputsKey and versions.txt
-    ("tool version lookups", None, "warmci.toolversions", "VersionCache.version"),
+    ("tool version lookups", None, "warmci.inputs.toolversions", "VersionCache.version"),
     ("save doit DB", None, "doit.dependency", "Dependency.close"),
 ]
 
@@ -108,7 +110,8 @@ def main(argv: list[str]) -> int:
     marks["import doit"] = time.perf_counter() - t
     t = time.perf_counter()
     missing = install("doit.")
-    import tasks.graph  # noqa: F401  (dodo.py imports it lazily; counted here)
+    import tasks.graph  # noqa: F401
+    import tasks.registry  # noqa: F401
     import warmci.dodo_support  # noqa: F401
     marks["import warmci"] = time.perf_counter() - t
     missing += install("warmci.") + install("tasks.")
@@ -145,9 +148,13 @@ def _top(profiler: Any, n: int = 25) -> list[dict[str, Any]]:
     import pstats
 
     st = pstats.Stats(profiler)
+    # Module paths without this machine's layout: site-packages/, the stdlib and the runner's checkout.
+    prefixes = ("site-packages/", f"{sysconfig.get_paths()['stdlib']}/", f"{Path(__file__).resolve().parent.parent}/")
     rows = []
     for (file, line, func), (_, ncalls, tottime, cumtime, _) in st.stats.items():  # type: ignore[attr-defined]
-        rows.append({"function": f"{file.split('site-packages/')[-1]}:{line}({func})", "calls": ncalls,
+        for prefix in prefixes:
+            file = file.split(prefix)[-1]
+        rows.append({"function": f"{file}:{line}({func})", "calls": ncalls,
                      "own_s": round(tottime, 5), "cumulative_s": round(cumtime, 5)})
     rows.sort(key=lambda r: -r["own_s"])
     return rows[:n]

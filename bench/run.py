@@ -65,7 +65,8 @@ def _resolve_pipeline(arg: str | None) -> Path | None:
 
 def prepare(args: argparse.Namespace, work: Path) -> tuple[str, Path, Path | None, dict[str, Any]]:
     """(kind, target copy, pipeline file or None, description) — never the original tree."""
-    from warmci import pipeline as pipeline_mod
+    from tasks import registry
+    from warmci.pipeline import reading
 
     if args.quick and not args.target:
         target = synth.generate(work / "target", 1000, speed=0.25)
@@ -80,12 +81,13 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[str, Path, Path | Non
     else:
         pipe_file = pipe_arg = work / "pipeline.toml"
         shutil.copy2(pipe_src, pipe_file)
-    ports = [p for job in pipeline_mod.load(pipe_file).jobs.values() for p in job.ports]
+    ports = [p for job in reading.load(pipe_file, registry.READER).jobs.values() for p in job.ports]
     moved = targets.move_ports(pipe_file, ports)
     if pipe_arg is None:
         targets.commit_all(target, "bench: free ports")
-    return kind, target, pipe_arg, {"kind": kind, "source": str(source),
-                                    "pipeline": str(pipe_src or source / "warmci.toml"), "ports_moved": moved}
+    return kind, target, pipe_arg, {"kind": kind, "source": targets.shown(source),
+                                    "pipeline": targets.shown(pipe_src or source / "warmci.toml"),
+                                    "ports_moved": moved}
 
 
 def section(s: Session, name: str, fn: Callable[[], Any]) -> Any:

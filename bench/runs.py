@@ -10,13 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmci.status import Status
+
 RUNNER = Path(__file__).resolve().parent.parent
 VENV_PY = RUNNER / ".venv" / "bin" / "python"
 VENV_DOIT = RUNNER / ".venv" / "bin" / "doit"
 BOOTSTRAP = RUNNER / "bootstrap"
-# Executed statuses: the job's command ran in this run.
-EXECUTED = ("passed", "failed", "error", "timed-out", "skipped", "cancelled")
-PASSING = ("passed", "skipped", "up-to-date", "filtered")
+
+
+def _passing(job: dict[str, Any]) -> bool:
+    status = Status.of(job.get("status"))
+    return status is not None and status.ok
+
+
+def ran(job: object) -> bool:
+    """The job's command ran in its run (read leniently: older results files are read too)."""
+    status = Status.of(job.get("status")) if isinstance(job, dict) else None
+    return status is not None and status.ran
 
 
 def python() -> str:
@@ -44,11 +54,11 @@ class Result:
 
     @property
     def executed(self) -> set[str]:
-        return self.with_status(*EXECUTED)
+        return {n for n, j in self.jobs.items() if ran(j)}
 
     @property
     def failed(self) -> set[str]:
-        return {n for n, j in self.jobs.items() if isinstance(j, dict) and j.get("status") not in PASSING}
+        return {n for n, j in self.jobs.items() if isinstance(j, dict) and not _passing(j)}
 
     def tail(self, n: int = 1500) -> str:
         return f"rc={self.rc}\n--- stdout ---\n{self.out[-n:]}\n--- stderr ---\n{self.err[-n:]}"
@@ -113,9 +123,3 @@ class Doit:
             res.results = None
         return res
 
-
-def results_of(state: Path, run_id: str) -> dict[str, Any] | None:
-    try:
-        return json.loads((state / "runs" / run_id / "results.json").read_text())
-    except (OSError, ValueError):
-        return None

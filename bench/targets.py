@@ -23,6 +23,18 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost", "G
            "GIT_COMMITTER_EMAIL": "bench@localhost", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
+def shown(path: Path | str) -> str:
+    """A path as results files record it: relative to the runner, or under ~, never this machine's layout."""
+    p = Path(path)
+    for base, label in ((RUNNER, ""), (Path.home(), "~/")):
+        try:
+            rel = p.relative_to(base)
+        except ValueError:
+            continue
+        return f"{label}{rel}" if label or str(rel) != "." else "."
+    return p.name
+
+
 def git(repo: Path, *args: str) -> str:
     out = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
                          env={**os.environ, **GIT_ENV})

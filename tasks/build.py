@@ -3,23 +3,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.common import FileIndex, base_task
+from tasks.common import FileIndex, Kind, base_task
 from warmci.context import Context
-from warmci.pipeline import Job, Pipeline
-from warmci.uptodate import ArtifactsIntact
+from warmci.inputs.uptodate import ArtifactsIntact
+from warmci.pipeline.model import WHEEL, Job, Pipeline
+from warmci.pipeline.table import Table
 
 
-def js_build(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
-    return base_task(job, ctx, pipe, index, doc="build the JS bundle")
+class JsBuild(Kind):
+    name = "js-build"
+    doc = "build the JS bundle"
 
 
-def wheel(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+class Wheel(Kind):
     """The wheel's manifest (file names + sha256) is the target that downstream jobs key on.
 
     A rebuild that yields identical bytes leaves the manifest identical, so
     the suites downstream of the wheel are not rerun.
     """
-    task = base_task(job, ctx, pipe, index, tools=("uv",), doc="build the wheel")
-    task["targets"] = task["targets"] + [ctx.manifest_file(job.name)]
-    task["uptodate"].append(ArtifactsIntact(ctx.manifest_file(job.name), ctx.artifacts_dir(job.name)))
-    return task
+
+    name = "wheel"
+    doc = "build the wheel"
+    provides = WHEEL
+    tools = ("uv",)
+
+    def read(self, t: Table, job: Job) -> None:
+        super().read(t, job)
+        job.artifacts = True
+
+    def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+        task = base_task(job, ctx, pipe, index, self)
+        task["targets"] = task["targets"] + [ctx.manifest_file(job.name)]
+        task["uptodate"].append(ArtifactsIntact(ctx.manifest_file(job.name), ctx.artifacts_dir(job.name)))
+        return task

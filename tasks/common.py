@@ -1,16 +1,46 @@
-"""The task dict every job family starts from: inputs, deps, skip key, action."""
+"""The protocol every job kind follows, and the task dict every kind starts from.
+
+A kind (one class per kind, in the module of its family) says what its
+table in a pipeline file may hold (`read`), what its jobs provide to
+others, and what doit task a job of it becomes (`task`). tasks.registry
+lists them all; nothing outside tasks/ branches on a kind.
+"""
 from __future__ import annotations
 
 import bisect
 import os
-from typing import Any
+from typing import Any, ClassVar
 
-from warmci import files, jobenv
 from warmci.context import RUNNER_ROOT, Context
 from warmci.errors import PipelineError
-from warmci.jobrun import run_job
-from warmci.pipeline import Job, Pipeline
-from warmci.uptodate import InputsKey
+from warmci.execute.jobrun import run_job
+from warmci.inputs import files
+from warmci.inputs.uptodate import InputsKey
+from warmci.pipeline.model import Job, Pipeline
+from warmci.pipeline.reading import read_steps
+from warmci.pipeline.table import Table
+
+
+class Kind:
+    """A job kind; subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str]
+    doc: ClassVar[str] = ""  # what `doit list` shows for a job without a doc of its own
+    estimate: ClassVar[float] = 1.0  # its usual seconds on the demo: orders a run that has no history yet
+    in_files: ClassVar[bool] = True  # a pipeline file may name it (the installs are derived instead)
+    provides: ClassVar[str] = ""  # what its jobs provide to others (warmci.pipeline.model)
+    tools: ClassVar[tuple[str, ...]] = ()  # tools whose version is part of its jobs' key
+
+    def read(self, t: Table, job: Job) -> None:
+        """The keys of its table beyond the common ones; sets the job's steps and what it provides."""
+        job.steps = read_steps(t)
+        job.provides = self.provides
+
+    def describe(self, job: Job) -> str:
+        return job.doc or self.doc or f"{self.name} job {job.name}"
+
+    def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+        return base_task(job, ctx, pipe, index, self)
 
 
 class FileIndex:
@@ -68,7 +98,7 @@ class FileIndex:
 
 
 def runner_scripts(job: Job) -> list[str]:
-    """warmci's own files a job's commands run (`{runner}/...`): editing one reruns the job."""
+    """The runner's own files a job's commands run (`{runner}/job_scripts/...`): editing one reruns the job."""
     args = [a for step in job.steps for a in step.cmd] + [a for srv in job.servers for a in srv.cmd]
     out = []
     for arg in args:
@@ -89,10 +119,15 @@ def env_lockfiles(pipe: Pipeline, job: Job) -> tuple[str, ...]:
     return locks
 
 
-def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
-              tools: tuple[str, ...] = (), doc: str = "") -> dict[str, Any]:
+def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, kind: Kind, *,
+              tools: tuple[str, ...] = (), inputs_are_locks: bool = False) -> dict[str, Any]:
+    """The task of a job: its files, the jobs it needs, its key (InputsKey) and its action (run_job).
+
+    `inputs_are_locks`: the job's own inputs are lockfiles (an install), so
+    warmci.inputs.why names a change to one as a lockfile.
+    """
     deps = index.inputs(job, job.inputs)
-    if job.kind in ("python-deps", "js-deps"):
+    if inputs_are_locks:
         locks = list(deps)
     elif env_lockfiles(pipe, job):
         locks = index.inputs(job, env_lockfiles(pipe, job), "inputs (environment lockfiles)")
@@ -102,24 +137,23 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, *,
     file_dep = [index.path(f) for f in deps] + runner_scripts(job)
     for need in job.needs:
         file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
-        if pipe.jobs[need].kind == "wheel":
+        if pipe.jobs[need].artifacts:
             file_dep.append(ctx.manifest_file(need))
-    all_tools = tuple(job.tools) + tools
+    all_tools = tuple(job.tools) + kind.tools + tools
     if job.js and pipe.js:
         all_tools += pipe.js.tools
     if job.wheel is not None:
         all_tools += ("uv",)
-    python = job.python or (job.wheel.python if job.wheel else None)
-    key = InputsKey(ctx, job.entry, tuple(dict.fromkeys(all_tools)), python, jobenv.keyed_names(pipe, job))
+    key = InputsKey(ctx, job.entry, tuple(dict.fromkeys(all_tools)), job.python_version, job.keyed_env)
     return {
         "basename": job.name,
-        "doc": job.doc or doc or f"{job.kind} job {job.name}",
-        "actions": [(run_job, [job.name, ctx.as_dict()])],
+        "doc": kind.describe(job),
+        "actions": [(run_job, [job, ctx])],
         "file_dep": sorted(set(file_dep)),
         "targets": [index.path(o) for o in job.outputs],
         "task_dep": list(job.needs),
         "uptodate": [key],
-        # lockfiles: so that warmci.why can say "lockfile uv.lock changed" rather than "file".
-        "meta": {"warmci": {"kind": job.kind, "ports": list(job.ports), "timeout": job.timeout,
-                            "lockfiles": sorted({index.path(f) for f in locks})}},
+        # lockfiles: so that warmci.inputs.why can say "lockfile uv.lock changed" rather than "file".
+        "meta": {"warmci": {"kind": job.kind, "group": job.group, "ports": list(job.ports), "timeout": job.timeout,
+                            "estimate": kind.estimate, "lockfiles": sorted({index.path(f) for f in locks})}},
     }

@@ -1,27 +1,73 @@
-"""Dependency installs: a venv per Python version, and the JS workspace's node_modules."""
+"""Dependency installs: a venv per Python version, and the JS workspace's node_modules.
+
+Nobody writes these jobs: every pipeline gets them from its [python] and
+[js] tables (`derived`), and every job with `python = "X.Y"` or `js = true`
+needs the one that builds its environment.
+"""
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from tasks.common import FileIndex, base_task
+from tasks.common import FileIndex, Kind, base_task
 from warmci.context import Context
-from warmci.pipeline import Job, Pipeline
-from warmci.uptodate import PathExists, VenvIntact
+from warmci.inputs.uptodate import PathExists, VenvIntact
+from warmci.pipeline.model import JS_ENV, Job, JsSection, Pipeline, PythonSection, Step, venv_of
+
+PYTHON_PREFIX = "install-python-deps"
+JS_NAME = "install-js-deps"
 
 
-def python_deps(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+class PythonDeps(Kind):
     """Keyed on the lockfiles and the interpreter; redone when the venv is gone or broken."""
-    task = base_task(job, ctx, pipe, index, tools=("uv",))
-    task["targets"] = [ctx.marker_file(job.name)]
-    task["uptodate"].append(VenvIntact(ctx.venv_dir(job.python or "")))
-    return task
+
+    name = "python-deps"
+    in_files = False
+    tools = ("uv",)
+
+    def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+        task = base_task(job, ctx, pipe, index, self, inputs_are_locks=True)
+        task["targets"] = [ctx.marker_file(job.name)]
+        task["uptodate"].append(VenvIntact(ctx.venv_dir(job.python or "")))
+        return task
 
 
-def js_deps(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+class JsDeps(Kind):
     """Keyed on the lockfile and package.json files; redone when node_modules is gone."""
-    assert pipe.js is not None
-    task = base_task(job, ctx, pipe, index, tools=pipe.js.tools)
-    task["targets"] = [ctx.marker_file(job.name)]
-    task["uptodate"].append(PathExists(os.path.join(ctx.target, pipe.js.marker)))
-    return task
+
+    name = "js-deps"
+    in_files = False
+    provides = JS_ENV
+
+    def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
+        assert pipe.js is not None
+        task = base_task(job, ctx, pipe, index, self, tools=pipe.js.tools, inputs_are_locks=True)
+        task["targets"] = [ctx.marker_file(job.name)]
+        task["uptodate"].append(PathExists(os.path.join(ctx.target, pipe.js.marker)))
+        return task
+
+
+def derived(python: PythonSection | None, js: JsSection | None, timeout: float, path: str) -> list[Job]:
+    """The installs a pipeline gets from its [python] and [js] tables."""
+    out: list[Job] = []
+    common: dict[str, Any] = dict(pipeline=path, needs=[], exclude=(), outputs=(), tools=(), keyed_env=(),
+                                  timeout=timeout, wheel=None, servers=(), ports=(), isolate=None, marker=True)
+    if python is not None:
+        for v in python.versions:
+            # The sync gets UV_PYTHON (the interpreter the venv is made from); after_sync commands
+            # must not: `uv pip install` would install into that base interpreter instead of the venv.
+            after = (("UV_PYTHON", "{venv}/bin/python"),)
+            steps = (Step(python.sync, name="sync"),) + tuple(Step(c, env=after, name="after_sync")
+                                                              for c in python.after_sync)
+            env = (("UV_COMPILE_BYTECODE", "1"), ("UV_PROJECT_ENVIRONMENT", "{venv}"), ("UV_PYTHON", "{interpreter}"))
+            out.append(Job(
+                name=f"{PYTHON_PREFIX}-{v}", kind=PythonDeps.name,
+                doc=f"uv sync the locked Python dependencies into the Python {v} venv",
+                inputs=python.lockfiles, cwd=python.project, python=v, js=False, steps=steps, env=env,
+                provides=venv_of(v), builds_venv=True, entry={"python": python.entry, "version": v}, **common))
+    if js is not None:
+        out.append(Job(
+            name=JS_NAME, kind=JsDeps.name, doc=f"install the locked JS dependencies in {js.dir}/",
+            inputs=js.lockfiles, cwd=js.dir, python=None, js=False, steps=(Step(js.install, name="install"),),
+            env=(), provides=JS_ENV, entry={"js": js.entry}, **common))
+    return out

@@ -1,12 +1,9 @@
 """JS unit tests, run in the installed JS workspace."""
 from __future__ import annotations
 
-from typing import Any
-
-from tasks.common import FileIndex, base_task
-from warmci.context import Context
-from warmci.pipeline import Job, Pipeline
+from tasks.common import Kind
 
 
-def js_test(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
-    return base_task(job, ctx, pipe, index, doc="JS unit tests")
+class JsTest(Kind):
+    name = "js-test"
+    doc = "JS unit tests"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from warmci import proc
+from warmci.execute import proc
 
 from .small_target import target, tool_env  # noqa: F401 (fixtures shared by the small-target tests)
 

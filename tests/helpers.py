@@ -1,6 +1,7 @@
 """Driving real doit runs of warmci against real git repositories."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -10,12 +11,33 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from tasks import registry
+from warmci.pipeline import reading
+from warmci.pipeline.model import Pipeline
 
 RUNNER = Path(__file__).resolve().parent.parent
 DEMO = RUNNER / "examples" / "demo"
 GENERATED = ("node_modules", "__pycache__", ".venv", "dist", "test-results", ".pytest_cache",
              ".ruff_cache", "app.js")
+
+
+def load_pipeline(path: Path | str) -> Pipeline:
+    """A pipeline file read as dodo.py reads it: with the job kinds of tasks/."""
+    return reading.load(path, registry.READER)
+
+
+def job_script(name: str) -> ModuleType:
+    """One of job_scripts/ (run by jobs in their own venvs, not part of the warmci package), as a module."""
+    path = RUNNER / "job_scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"job_scripts_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
 
 
 def git(repo: Path, *args: str) -> str:
@@ -58,7 +80,7 @@ class Run:
 
     @property
     def executed(self) -> set[str]:
-        return self.jobs("passed", "failed", "error", "timed-out", "skipped")
+        return self.jobs("passed", "failed", "errored", "timed-out", "skipped")
 
     @property
     def uptodate(self) -> set[str]:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from tasks import graph
-from warmci import context, pipeline
+from warmci import context
+from warmci.pipeline.checks import ancestors_of
+from warmci.pipeline.model import Pipeline
 
-from .helpers import RUNNER, run_doit
+from .helpers import RUNNER, load_pipeline, run_doit
 
 PROFILE = RUNNER / "profiles" / "buckaroo.toml"
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
@@ -33,8 +35,8 @@ WHEEL_USERS = {"test-mcp-wheel", "smoke-test-extras", "playwright-server", "play
 
 
 @pytest.fixture(scope="module")
-def pipe() -> pipeline.Pipeline:
-    return pipeline.load(PROFILE)
+def pipe() -> Pipeline:
+    return load_pipeline(PROFILE)
 
 
 def fake_file(pattern: str) -> str:
@@ -43,7 +45,7 @@ def fake_file(pattern: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fake_target(pipe: pipeline.Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fake_target(pipe: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fake-buckaroo") / "buckaroo"
     patterns = {p for j in pipe.jobs.values() for p in j.inputs}
     patterns |= set(pipe.python.lockfiles if pipe.python else ()) | set(pipe.js.lockfiles if pipe.js else ())
@@ -54,13 +56,13 @@ def fake_target(pipe: pipeline.Pipeline, tmp_path_factory: pytest.TempPathFactor
     return root
 
 
-def test_profile_has_every_buckaroo_job_with_a_doc(pipe: pipeline.Pipeline) -> None:
+def test_profile_has_every_buckaroo_job_with_a_doc(pipe: Pipeline) -> None:
     assert set(pipe.jobs) == JOBS | INSTALLS
     for name in JOBS:
         assert pipe.jobs[name].doc.strip(), name
 
 
-def test_needs(pipe: pipeline.Pipeline) -> None:
+def test_needs(pipe: Pipeline) -> None:
     needs = {name: set(job.needs) for name, job in pipe.jobs.items()}
     assert needs["build-js"] == {"install-js-deps"}
     assert needs["build-wheel"] == {"install-js-deps", "build-js"}
@@ -78,9 +80,9 @@ def test_needs(pipe: pipeline.Pipeline) -> None:
     assert needs["pyodide-cdn"] == set()
 
 
-def test_ports_and_no_collision_between_jobs_that_can_run_together(pipe: pipeline.Pipeline) -> None:
+def test_ports_and_no_collision_between_jobs_that_can_run_together(pipe: Pipeline) -> None:
     assert {n: j.ports for n, j in pipe.jobs.items() if j.ports} == PORTS
-    ancestors = {n: pipeline._ancestors(pipe.jobs, n) for n in pipe.jobs}
+    ancestors = {n: ancestors_of(pipe.jobs, n) for n in pipe.jobs}
     for a in pipe.jobs.values():
         for b in pipe.jobs.values():
             concurrent = a.name != b.name and a.name not in ancestors[b.name] and b.name not in ancestors[a.name]
@@ -88,7 +90,7 @@ def test_ports_and_no_collision_between_jobs_that_can_run_together(pipe: pipelin
                 assert not set(a.ports) & set(b.ports), (a.name, b.name)
 
 
-def test_python_versions_and_the_missing_one(pipe: pipeline.Pipeline) -> None:
+def test_python_versions_and_the_missing_one(pipe: Pipeline) -> None:
     assert pipe.python is not None
     assert set(pipe.python.versions) == set(PYTHONS) and pipe.python.optional == ("3.14",)
     assert pipe.python.sync == ("uv", "sync", "--locked", "--dev", "--all-extras")
@@ -97,7 +99,7 @@ def test_python_versions_and_the_missing_one(pipe: pipeline.Pipeline) -> None:
     assert "pytest-xdist==3.8.0" in after.cmd and dict(after.env)["UV_PYTHON"] == "{venv}/bin/python"
 
 
-def test_pytest_jobs_match_the_container_ci(pipe: pipeline.Pipeline) -> None:
+def test_pytest_jobs_match_the_container_ci(pipe: Pipeline) -> None:
     for v in PYTHONS:
         bulk, timing, timed = pipe.jobs[f"test-python-{v}"].steps
         assert timed.name == "timing_tests" and timed.ok_exit == (0,) and "-n" not in timed.cmd
@@ -115,14 +117,14 @@ def test_pytest_jobs_match_the_container_ci(pipe: pipeline.Pipeline) -> None:
         assert "buckaroo/static/**" in pipe.jobs[f"test-python-{v}"].exclude
 
 
-def test_jobs_that_write_into_the_tree_get_their_own(pipe: pipeline.Pipeline) -> None:
+def test_jobs_that_write_into_the_tree_get_their_own(pipe: Pipeline) -> None:
     isolated = {n for n, j in pipe.jobs.items() if j.isolate == "worktree"}
     assert isolated == {"build-wheel", "playwright-wasm-marimo"}
     seed, build, _ = pipe.jobs["build-wheel"].steps
     assert "{source}/packages/buckaroo-js-core/dist" in seed.cmd and build.cmd == ("bash", "scripts/full_build.sh")
 
 
-def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: pipeline.Pipeline) -> None:
+def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: Pipeline) -> None:
     playwright = {n for n, j in pipe.jobs.items() if j.kind == "playwright"}
     assert playwright == set(PORTS) - {"test-mcp-wheel"}
     for name in playwright:
@@ -135,10 +137,10 @@ def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: pipeline.
         assert any("{work}" in a or "{{out}}" in a for a in runner.cmd), name  # never the shared test-results/
     # Where the CDN is out of reach, a job of its own fails saying so and the WASM suite does not run.
     (check,) = pipe.jobs["pyodide-cdn"].steps
-    assert "https://cdn.jsdelivr.net/pyodide/" in check.cmd and check.cmd[1] == "{runner}/warmci/reachable.py"
+    assert "https://cdn.jsdelivr.net/pyodide/" in check.cmd and check.cmd[1] == "{runner}/job_scripts/reachable.py"
 
 
-def test_smoke_covers_every_extra(pipe: pipeline.Pipeline) -> None:
+def test_smoke_covers_every_extra(pipe: Pipeline) -> None:
     names = [s.name for s in pipe.jobs["smoke-test-extras"].steps]
     for extra in ("base", "polars", "mcp", "marimo", "jupyterlab", "notebook"):
         assert any(n == extra or n == f"{extra}: smoke" for n in names), extra
@@ -149,7 +151,7 @@ def test_smoke_covers_every_extra(pipe: pipeline.Pipeline) -> None:
             assert step.cmd[-2:] == ("-c", "{work}/lock.txt"), step  # the lockfile constrains every install
 
 
-def test_task_graph_on_a_fake_checkout(pipe: pipeline.Pipeline, fake_target: Path, tmp_path: Path) -> None:
+def test_task_graph_on_a_fake_checkout(pipe: Pipeline, fake_target: Path, tmp_path: Path) -> None:
     ctx = context.Context(str(fake_target), str(PROFILE), str(tmp_path / "state"), "t")
     tasks = {t["basename"]: t for t in graph.tasks(ctx, pipe)}
     assert set(tasks) == JOBS | INSTALLS

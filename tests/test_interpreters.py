@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from warmci import interpreters
+from warmci.inputs import interpreters
 
 from .helpers import make_repo, run_doit
 
@@ -60,12 +60,12 @@ def test_missing_optional_version_is_a_reported_skip(project: Path, tmp_path: Pa
     assert again.status(f"check-{HAVE}") == "up-to-date"
 
 
-def test_missing_required_version_is_an_error(project: Path, tmp_path: Path) -> None:
+def test_missing_required_version_is_errored(project: Path, tmp_path: Path) -> None:
     (project / "warmci.toml").write_text(PIPELINE.format(have=HAVE, optional=""))
     make_repo(project)
     run = run_doit(project, tmp_path / "state")
     assert run.rc != 0
-    assert run.status("install-python-deps-3.99") == "error", run
+    assert run.status("install-python-deps-3.99") == "errored", run
     assert run.status("check-3.99") == "not-run"
     reason = run.results["jobs"]["install-python-deps-3.99"]["reason"] if run.results else ""
     assert "Python 3.99 is not installed" in reason and "[python].optional" in reason

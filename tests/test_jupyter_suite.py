@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from warmci import jupyter_suite as js
+from .helpers import job_script
+
+js = job_script("jupyter_suite")
+
 
 
 def test_ports_and_notebooks_parse() -> None:

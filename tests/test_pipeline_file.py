@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from warmci import pipeline
 from warmci.errors import PipelineError
+from warmci.pipeline.model import Pipeline
 
-from .helpers import DEMO
+from .helpers import DEMO, load_pipeline
 
 MINIMAL = """
 [python]
@@ -21,10 +21,10 @@ cmd = ["ruff", "check", "."]
 """
 
 
-def load_text(tmp_path: Path, text: str) -> pipeline.Pipeline:
+def load_text(tmp_path: Path, text: str) -> Pipeline:
     f = tmp_path / "warmci.toml"
     f.write_text(text)
-    return pipeline.load(f)
+    return load_pipeline(f)
 
 
 def error_of(tmp_path: Path, text: str) -> PipelineError:
@@ -34,7 +34,7 @@ def error_of(tmp_path: Path, text: str) -> PipelineError:
 
 
 def test_demo_pipeline_loads_with_every_job_and_its_needs() -> None:
-    pipe = pipeline.load(DEMO / "warmci.toml")
+    pipe = load_pipeline(DEMO / "warmci.toml")
     assert list(pipe.jobs) == [
         "install-python-deps-3.11", "install-python-deps-3.12", "install-python-deps-3.13", "install-js-deps",
         "lint-python", "build-js", "test-js", "build-wheel",
@@ -99,7 +99,7 @@ def test_not_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
     err = error_of(tmp_path, "[jobs.a\ncmd = 1")
     assert "not valid TOML" in str(err)
     with pytest.raises(PipelineError, match="pipeline file not found"):
-        pipeline.load(tmp_path / "absent.toml")
+        load_pipeline(tmp_path / "absent.toml")
 
 
 def test_pytest_kind_builds_its_commands(tmp_path: Path) -> None:

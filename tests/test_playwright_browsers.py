@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from warmci import playwright_browsers as pb
+from .helpers import job_script
+
+pb = job_script("playwright_browsers")
+
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
 

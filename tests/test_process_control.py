@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from warmci import ports, proc, servers
+from warmci.execute import ports, proc, servers
 
 from .helpers import HOSTILE, free_port, pid_alive
 

@@ -1,4 +1,4 @@
-"""warmci/reachable.py: a network prerequisite checked up front, failing with the exact reason."""
+"""job_scripts/reachable.py: a network prerequisite checked up front, failing with the exact reason."""
 from __future__ import annotations
 
 import http.server
@@ -6,9 +6,9 @@ import subprocess
 import sys
 import threading
 
-from warmci import reachable
+from .helpers import free_port, job_script
 
-from .helpers import free_port
+reachable = job_script("reachable")
 
 
 def test_any_http_answer_is_reachable_and_a_refused_port_is_not() -> None:

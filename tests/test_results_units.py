@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from warmci import critpath, gitinfo, schedule
-from warmci.terminal import Console
+from warmci.run import critpath, gitinfo, schedule
+from warmci.run.terminal import Console
 
 from .helpers import git, make_repo
 

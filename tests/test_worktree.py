@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from warmci import worktree
+from warmci.execute import worktree
 
 from .helpers import RUNNER, make_repo, run_doit
 

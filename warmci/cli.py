@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,14 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def explain(args: list[str]) -> int:
     """Run the explain command through doit, on the runner's dodo.py (exit codes as doit's)."""
-    from doit.doit_cmd import DoitMain
+    from warmci import doitapi
 
-    main = DoitMain(config_filenames=(), extra_config={"COMMAND": {"explain": "warmci.explain:Explain"}})
-    return int(main.run(["explain", "-f", str(RUNNER_ROOT / "dodo.py"), *args]))
+    return doitapi.run_command(["explain", "-f", str(RUNNER_ROOT / "dodo.py"), *args],
+                               {"explain": "warmci.run.explain:Explain"})
 
 
 def gantt(args: list[str]) -> int:
-    from warmci import gantt as charts
+    from warmci.run import gantt as charts
 
     parser = argparse.ArgumentParser(prog="python -m warmci gantt")
     parser.add_argument("results", nargs="+", help="results.json, a run dir or a state dir (one, or two to compare)")
@@ -52,8 +53,6 @@ def gantt(args: list[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"warmci: error: {exc}", file=sys.stderr)
         return 1
-    import os
-
     out = opts.output or os.path.join(runs[0]["state"], "runs", runs[0]["run_id"],
                                       "gantt.png" if len(runs) == 1 else "compare.png")
     if len(runs) == 1:

@@ -9,7 +9,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from warmci.errors import WarmciError
@@ -25,13 +25,6 @@ class Context:
     state: str
     run_id: str
     deadline: float = 0.0  # epoch seconds by which the whole run must end; 0: none
-
-    def as_dict(self) -> dict[str, str | float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, str | float]) -> Context:
-        return cls(**d)  # type: ignore[arg-type]
 
     # Layout of the state directory, in one place.
     @property

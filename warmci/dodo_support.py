@@ -1,7 +1,8 @@
-"""What dodo.py needs: the context, the validated pipeline, DOIT_CONFIG.
+"""What dodo.py needs: the context, the validated pipeline, DOIT_CONFIG, the task list.
 
-Errors here are user errors (a bad pipeline file, a missing target): print
-them plainly and exit 3 (doit's "setup error"), never a traceback.
+dodo.py passes in what warmci does not know: how job kinds read their
+tables and become tasks (tasks/). Errors here are user errors (a bad
+pipeline file, a missing target): printed plainly, exit 3, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,25 +11,40 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
-from warmci import context, pipeline, reporter
+from warmci import context, doitapi
 from warmci.errors import WarmciError
+from warmci.pipeline import reading
+from warmci.pipeline.model import Pipeline
+from warmci.run import lifecycle, reporter
+from warmci.status import EXIT_SETUP
+
+TaskBuilder = Callable[[context.Context, Pipeline], Iterator[dict[str, Any]]]
 
 
-def load(get_var: Callable[[str, str | None], str | None]) -> tuple[context.Context, pipeline.Pipeline]:
+def _setup_error(exc: WarmciError) -> NoReturn:
+    print(f"warmci: error: {exc}", file=sys.stderr)
+    raise SystemExit(EXIT_SETUP) from None
+
+
+def load(get_var: Callable[[str, str | None], str | None],
+         kinds: reading.KindReader) -> tuple[context.Context, Pipeline]:
     try:
         ctx = context.resolve(get_var)
-        pipe = pipeline.load(ctx.pipeline)
+        pipe = reading.load(ctx.pipeline, kinds)
         ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline)
     except WarmciError as exc:
-        print(f"warmci: error: {exc}", file=sys.stderr)
-        raise SystemExit(3) from None
+        _setup_error(exc)
     os.makedirs(ctx.state, exist_ok=True)  # doit opens its DB here before any task runs
     return ctx, pipe
 
 
 def doit_config(ctx: context.Context) -> dict[str, Any]:
+    """DOIT_CONFIG; a run of this process goes through warmci's lifecycle (lock, signals, exit code)."""
+    life = lifecycle.Lifecycle(ctx)
+    doitapi.control_runs(life)
+    doitapi.resolve_names()
     return {
         "dep_file": ctx.db_file,
         "backend": "sqlite3",  # pinned: dbm's flavour differs between machines
@@ -36,16 +52,13 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
         "num_process": os.cpu_count() or 1,
         "par_type": "process",
         "continue": True,  # every independent job reports; `--no-continue` stops at the first failure
-        "reporter": reporter.make_reporter(ctx),
+        "reporter": reporter.make_reporter(ctx, life.record),
         "verbosity": 1,
     }
 
 
-def tasks(ctx: context.Context, pipe: pipeline.Pipeline) -> Iterator[dict[str, Any]]:
-    from tasks import graph  # the runner's own tasks package, not the target's
-
+def tasks(ctx: context.Context, pipe: Pipeline, build: TaskBuilder) -> Iterator[dict[str, Any]]:
     try:
-        yield from graph.tasks(ctx, pipe)
+        yield from build(ctx, pipe)
     except WarmciError as exc:
-        print(f"warmci: error: {exc}", file=sys.stderr)
-        raise SystemExit(3) from None
+        _setup_error(exc)

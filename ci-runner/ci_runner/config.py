@@ -96,7 +96,8 @@ class _Table:
     def __init__(self, where: str, key: str, data: Any) -> None:
         if not isinstance(data, dict):
             raise ConfigError(where, key or "(top level)", f"expected a table, got {type(data).__name__}")
-        self.where, self.key, self.data, self.seen = where, key, data, set()
+        self.where, self.key, self.data = where, key, data
+        self.seen: set[str] = set()
 
     def _path(self, name: str) -> str:
         return f"{self.key}.{name}" if self.key else name
@@ -232,9 +233,10 @@ def _clone_url(t: _Table) -> str:
 
 
 def _pipeline(t: _Table) -> str | None:
-    value = t.get("pipeline", str, None)
-    if value is None:
+    if "pipeline" not in t.data:
+        t.seen.add("pipeline")
         return None
+    value = t.get("pipeline", str, required=True)
     if not value.strip():
         raise t.fail("pipeline", "must not be empty (leave it out to use the target's warmci.toml)")
     if "/" not in value and not value.endswith(".toml"):

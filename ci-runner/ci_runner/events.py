@@ -90,8 +90,8 @@ def _push(p: dict[str, Any], repo: RepoConfig) -> Action:
         return CancelLane(repo.name, f"branch:{branch}", f"branch {branch} was deleted")
     if not _SHA.match(after):
         raise PayloadError(f"push.after: expected a 40-character commit SHA, got {after[:60]!r}")
-    head = p.get("head_commit") if isinstance(p.get("head_commit"), dict) else {}
-    author = head.get("author") if isinstance(head.get("author"), dict) else {}
+    head: dict[str, Any] = p["head_commit"] if isinstance(p.get("head_commit"), dict) else {}
+    author: dict[str, Any] = head["author"] if isinstance(head.get("author"), dict) else {}
     who = author.get("username") or author.get("name") or _opt(p, "pusher", "name") or _opt(p, "sender", "login")
     return RunRequest(repo=repo.name, sha=after, branch=branch, ref=ref, lane=f"branch:{branch}", trigger="push",
                       author=str(who or ""), message=str(head.get("message") or ""),

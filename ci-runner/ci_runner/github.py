@@ -58,7 +58,7 @@ class RateLimitRetry(Retry):
                 # A plain 403 (no permission), or a limit resetting too late to wait for in-line: give the
                 # response back (raise_on_status is off) and let the caller decide.
                 raise MaxRetryError(_pool, url or "", ResponseError(f"HTTP {response.status}, not retried"))
-        return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[return-value]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)

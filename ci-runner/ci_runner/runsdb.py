@@ -214,4 +214,4 @@ def unsent(c: sqlite3.Connection, now: float) -> list[Outgoing]:
 
 def next_status_due(c: sqlite3.Connection) -> float | None:
     row = c.execute("SELECT MIN(next_at) FROM outbox WHERE sent_at IS NULL").fetchone()
-    return row[0]
+    return None if row[0] is None else float(row[0])

@@ -1,0 +1,294 @@
+"""Running one job: the python action behind every doit task warmci builds.
+
+Sets up the job's own dirs and environment, frees nothing it did not start,
+starts its servers, runs its steps with the job's timeout, ends every process
+tree, and writes the job's status file for the reporter. Returns True or a
+doit TaskFailed: a failed, timed-out or cancelled job is never a success.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import time
+from typing import Any
+
+from warmci import statefile
+from warmci.context import RUNNER_ROOT, Context
+from warmci.doitapi import TaskFailed
+from warmci.errors import WarmciError
+from warmci.execute import jobenv, ports, proc, servers, worktree
+from warmci.inputs import files, interpreters
+from warmci.pipeline.model import Job
+from warmci.status import Status
+
+
+class JobError(WarmciError):
+    """The job did not pass; status says how (failed, timed-out, errored)."""
+
+    def __init__(self, message: str, status: Status = Status.FAILED, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.exit_code = status, exit_code
+
+
+class Skipped(WarmciError):
+    """A prerequisite the pipeline marks optional is missing here."""
+
+
+def run_job(job: Job, ctx: Context) -> bool | TaskFailed:
+    """doit python-action entry point: the validated job itself is the argument (module-level, so picklable)."""
+    return JobRun(ctx, job).execute()
+
+
+def fmt(text: str, values: dict[str, str]) -> str:
+    return text.format_map(values) if "{" in text else text
+
+
+class JobRun:
+    def __init__(self, ctx: Context, job: Job) -> None:
+        self.ctx, self.job = ctx, job
+        self.log = ctx.log_file(job.name)
+        self.work = ctx.work_dir(job.name)
+        self.servers: list[proc.Child] = []
+        self.registry = proc.Registry(ctx.procs_dir)
+        self.meta = {"run": ctx.run_id, "job": job.name, "ports": list(job.ports)}
+        self.status: dict[str, Any] = {"job": job.name, "kind": job.kind, "log": self.log, "steps": []}
+
+    # -- the whole job -------------------------------------------------
+    def execute(self) -> bool | TaskFailed:
+        start = time.time()
+        self.status["start"] = start
+        self._prepare_dirs()
+        self._say(f"job {self.job.name} (run {self.ctx.run_id}) in {self.ctx.target}")
+        result: bool | TaskFailed = True
+        try:
+            self._run()
+            self.status.update(status=Status.PASSED, exit_code=0)
+        except Skipped as exc:
+            self.status.update(status=Status.SKIPPED, reason=str(exc), exit_code=None)
+            self._say(f"SKIPPED: {exc}")
+            print(f"warmci: {self.job.name} skipped: {exc}")
+        except JobError as exc:
+            if os.path.exists(self.ctx.cancel_marker):
+                # Our command died because the run was cancelled, not on its own.
+                exc.status = Status.CANCELLED
+            result = self._did_not_pass(exc.status, str(exc), exc.exit_code)
+        except WarmciError as exc:
+            result = self._did_not_pass(Status.ERRORED, str(exc), None)
+        except KeyboardInterrupt:
+            self.status.update(status=Status.CANCELLED, reason="the run was cancelled", exit_code=None)
+            self._say("CANCELLED: the run was cancelled")
+            raise
+        finally:
+            for child in reversed(self.servers):
+                child.end()
+            self.servers.clear()
+            shutil.rmtree(self.ctx.tmp_dir(self.job.name), ignore_errors=True)
+            end = time.time()
+            self.status.update(end=end, duration=round(end - start, 3))
+            self._write_status()
+        return result
+
+    def _did_not_pass(self, status: Status, reason: str, exit_code: int | None) -> TaskFailed:
+        self.status.update(status=status, reason=reason, exit_code=exit_code)
+        self._say(f"{status.upper()}: {reason}")
+        return TaskFailed(f"{self.job.name} {status}: {reason}\nlog: {self.log}\n"
+                          f"--- last lines ---\n{servers.tail(self.log)}")
+
+    def _run(self) -> None:
+        job, ctx = self.job, self.ctx
+        interp = self._interpreter()
+        root = ctx.target
+        if job.isolate == "worktree":  # it writes into the source tree: give it a tree of its own
+            root = worktree.prepare(ctx.target, ctx.worktree_dir(job.name), self._say)
+        values = {"target": root, "state": ctx.state, "work": self.work, "job": job.name,
+                  "python": job.python_version or "", "interpreter": interp or "", "venv": "", "out": "",
+                  "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT),
+                  "source": ctx.target}
+        venv = None
+        if job.python:
+            venv = ctx.venv_dir(job.python)
+            if not job.builds_venv and not os.path.exists(os.path.join(venv, "bin", "python")):
+                raise JobError(f"the Python {job.python} environment {venv} is missing; `doit {job.name}` "
+                               "builds it first", Status.ERRORED)
+        if job.marker:
+            _remove(ctx.marker_file(job.name))
+        if job.artifacts:
+            values["out"] = ctx.artifacts_dir(job.name)
+            shutil.rmtree(values["out"], ignore_errors=True)
+            os.makedirs(values["out"])
+            _remove(ctx.manifest_file(job.name))
+        env = jobenv.base_env(ctx, job)
+        if job.wheel is not None:
+            venv, values["wheel"] = self._wheel_venv(interp, env)
+        if venv:
+            values["venv"] = venv
+            env = jobenv.base_env(ctx, job, venv=venv)
+        env.update({k: fmt(v, values) for k, v in job.env})
+        self._free_ports()
+        deadline = self._deadline()
+        for i, srv in enumerate(job.servers):
+            senv = dict(env, **{k: fmt(v, values) for k, v in srv.env})
+            cwd = self._cwd(root, srv.cwd or job.cwd, values)
+            argv = [fmt(a, values) for a in srv.cmd]
+            slog = self.log.replace(".log", f".server-{i}.log")
+            self._say(f"starting server {i}: {shlex.join(argv)} (ready: {fmt(srv.ready, values)}, log {slog})")
+            try:
+                self.servers.append(servers.start(argv, ready=fmt(srv.ready, values), cwd=cwd, env=senv,
+                                                  log=slog, timeout=min(srv.timeout, _left(deadline)),
+                                                  label=job.name, registry=self.registry,
+                                                  meta={**self.meta, "role": "server"}))
+            except servers.ServerFailed as exc:
+                raise JobError(str(exc), Status.ERRORED) from None
+        for step in job.steps:
+            argv = [fmt(a, values) for a in step.cmd]
+            senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
+            self._step(step.name or argv[0], argv, self._cwd(root, step.cwd or job.cwd, values),
+                       senv, deadline, step.ok_exit)
+        if job.artifacts:
+            self._write_manifest(values["out"])
+        if job.marker:
+            self._write_marker()
+
+    # -- pieces --------------------------------------------------------
+    def _deadline(self) -> float:
+        """Monotonic deadline: the job's timeout, capped by the run's deadline."""
+        end = time.monotonic() + self.job.timeout
+        if self.ctx.deadline:
+            end = min(end, time.monotonic() + (float(self.ctx.deadline) - time.time()))
+        return end
+
+    def _interpreter(self) -> str | None:
+        version = self.job.python_version
+        if not version:
+            return None
+        found = interpreters.find(version)
+        if found:
+            return found
+        where = interpreters.looked_in(version)
+        if self.job.optional:
+            raise Skipped(f"Python {version} is not installed on this machine (looked in {where}); "
+                          f"it is optional in {self.job.pipeline} [python].optional, so this job did not run")
+        raise JobError(f"Python {version} is not installed (looked in {where}); install it, or list "
+                       f"\"{version}\" in [python].optional of {self.job.pipeline} to skip it where missing",
+                       Status.ERRORED)
+
+    def _step(self, name: str, argv: list[str], cwd: str, env: dict[str, str], deadline: float,
+              ok_exit: tuple[int, ...]) -> None:
+        left = _left(deadline)
+        if left <= 0:
+            raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
+        self._say(f"$ cd {cwd} && {shlex.join(argv)}")
+        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
+                       registry=self.registry, meta={**self.meta, "role": "step", "step": name})
+        self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
+                                     "duration": round(out.duration, 3), "timed_out": out.timed_out})
+        self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
+                  + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
+        if out.timed_out:
+            raise JobError(f"step {name!r} timed out ({self._limit()}); its process tree was ended",
+                           Status.TIMED_OUT, out.returncode)
+        if out.returncode == 127 and not shutil.which(argv[0], path=env.get("PATH")):
+            raise JobError(f"step {name!r}: command not found: {argv[0]!r}; install it or fix the pipeline "
+                           f"file {self.job.pipeline}", Status.ERRORED, 127)
+        if out.returncode not in ok_exit:
+            raise JobError(f"step {name!r} exited {out.returncode} (`{shlex.join(argv)}`)", Status.FAILED,
+                           out.returncode)
+
+    def _limit(self) -> str:
+        if self.ctx.deadline and float(self.ctx.deadline) < time.time() + 1:
+            return "the run's deadline passed"
+        return f"job timeout {self.job.timeout:.0f} s"
+
+    def _cwd(self, root: str, rel: str | None, values: dict[str, str]) -> str:
+        path = os.path.join(root, fmt(rel, values)) if rel else root
+        if not os.path.isdir(path):
+            raise JobError(f"working directory {path} does not exist (jobs.{self.job.name}.cwd in "
+                           f"{self.job.pipeline})", Status.ERRORED)
+        return path
+
+    def _free_ports(self) -> None:
+        """End listeners warmci recorded earlier; refuse to touch anything else."""
+        for listener in ports.listeners(self.job.ports):
+            rec = self.registry.owner_of(listener.pid) if listener.pid else None
+            if rec is None:
+                raise JobError(listener.describe() + ". warmci did not start it, so it is left running: "
+                               f"stop it or change jobs.{self.job.name}.ports in {self.job.pipeline}", Status.ERRORED)
+            pids = self.registry.end(rec)
+            self._say(f"port {listener.port} was held by pid {listener.pid}, started by warmci (run "
+                      f"{rec.meta.get('run')}, job {rec.meta.get('job')}); ended its tree {pids}")
+        still = ports.listeners(self.job.ports)
+        if still:
+            raise JobError("; ".join(s.describe() for s in still) + " (still listening after warmci ended "
+                           "the process it had started)", Status.ERRORED)
+
+    def _wheel_venv(self, interp: str | None, env: dict[str, str]) -> tuple[str, str]:
+        """A clean venv with the wheel, constrained by the target's lockfile."""
+        wanted = self.job.wheel
+        assert wanted is not None
+        producer = wanted.producer
+        manifest = statefile.read_json(self.ctx.manifest_file(producer))
+        wheels = [f for f in (manifest or {}).get("files", {}) if f.endswith(".whl")]
+        if len(wheels) != 1:
+            raise JobError(f"expected one wheel from {producer}, found {wheels or 'none'}; "
+                           f"run `doit {producer}`", Status.ERRORED)
+        wheel = os.path.join(self.ctx.artifacts_dir(producer), wheels[0])
+        venv = os.path.join(self.work, "venv")
+        shutil.rmtree(venv, ignore_errors=True)
+        deadline = time.monotonic() + self.job.timeout
+        self._step("create venv", ["uv", "venv", "--quiet", "--python", interp or "", venv],
+                   self.work, env, deadline, (0,))
+        spec = wheel + (f"[{','.join(wanted.extras)}]" if wanted.extras else "")
+        install = ["uv", "pip", "install", "--python", os.path.join(venv, "bin", "python"), spec,
+                   *wanted.with_packages]
+        if wanted.constrain:
+            cons = os.path.join(self.work, "constraints.txt")
+            project = os.path.join(self.ctx.target, wanted.project)
+            self._step("export lock", ["uv", "export", "--locked", "--no-hashes", "--all-extras",
+                                       "--all-groups", "--no-emit-project", "--format", "requirements-txt",
+                                       "--quiet", "-o", cons], project, env, deadline, (0,))
+            install += ["-c", cons]
+        # Compiled at install: PYTHONDONTWRITEBYTECODE would otherwise recompile every import, every run.
+        self._step("install wheel", install, self.work, dict(env, UV_COMPILE_BYTECODE="1"), deadline, (0,))
+        return venv, wheel
+
+    def _write_manifest(self, out: str) -> None:
+        names = sorted(os.listdir(out))
+        if not names:
+            raise JobError(f"the build wrote nothing into {out}", Status.FAILED)
+        manifest = {"files": {n: files.sha256_file(os.path.join(out, n)) for n in names
+                              if os.path.isfile(os.path.join(out, n))}}
+        statefile.write_json(self.ctx.manifest_file(self.job.name), manifest)
+        self.status["artifacts"] = manifest["files"]
+
+    def _write_marker(self) -> None:
+        digest = {p: files.sha256_file(os.path.join(self.ctx.target, p)) for p in self.job.inputs
+                  if os.path.isfile(os.path.join(self.ctx.target, p))}
+        statefile.write_json(self.ctx.marker_file(self.job.name), digest)
+
+    def _prepare_dirs(self) -> None:
+        tmp = self.ctx.tmp_dir(self.job.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        for d in (tmp, self.work, self.ctx.home_dir(self.job.name), os.path.dirname(self.log),
+                  os.path.dirname(self.ctx.status_file(self.job.name))):
+            os.makedirs(d, exist_ok=True)
+        with open(self.log, "w"):
+            pass
+
+    def _say(self, line: str) -> None:
+        with open(self.log, "a") as fh:
+            fh.write(f"[warmci {time.strftime('%H:%M:%S')}] {line}\n")
+
+    def _write_status(self) -> None:
+        statefile.write_json(self.ctx.status_file(self.job.name), self.status)
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
