@@ -34,7 +34,8 @@ from testing.git_remote import Remote, demo_remote
 from .deploy_env import base_image, docker_daemon, ensure_packages, extra_ca_certs
 from .helpers import RUNNER, free_port, git, make_repo, wait_for
 
-pytestmark = pytest.mark.slow
+# The first test carries the module set-up: on a fresh machine, apt installs, debootstrap and a cold build.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 COMPOSE = RUNNER / "docker" / "warmci-compose"
 REPO = "warmci-test/demo"
 UID = 10001
