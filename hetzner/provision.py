@@ -48,6 +48,7 @@ VALUE_FORMS = {
     "WARMCI_RUNNER_REF": (r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a branch, tag or commit"),
     "WARMCI_PORT": (r"[0-9]{2,5}", "a port number"),
     "WARMCI_TARGET_REPO": (r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "owner/name"),
+    "WARMCI_TARGET_CLONE_URL": (r"((https|ssh|git)://[A-Za-z0-9@:/._~+-]+)?", "an https, ssh or git URL"),
     "WARMCI_PIPELINE": (r"[A-Za-z0-9_./-]*", "a profile name or path"),
     "WARMCI_PUBLIC_URL": (r"(https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._/-]*)?)?", "an http(s) URL"),
 }
@@ -217,6 +218,8 @@ def address(server: BoundServer) -> str:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="hetzner/provision.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--target-repo", required=True, help="GitHub repository to run CI for, owner/name")
+    p.add_argument("--target-clone-url", default="",
+                   help="where the server fetches the target from (default: https://github.com/OWNER/NAME.git)")
     p.add_argument("--pipeline", default="",
                    help="shipped profile or pipeline path (default: the target's warmci.toml)")
     p.add_argument("--name", default="warmci", help="server and firewall name (default: warmci)")
@@ -253,6 +256,7 @@ def settings(args: argparse.Namespace) -> Settings:
         "WARMCI_RUNNER_REF": args.runner_ref,
         "WARMCI_PORT": str(args.webhook_port),
         "WARMCI_TARGET_REPO": args.target_repo,
+        "WARMCI_TARGET_CLONE_URL": args.target_clone_url,
         "WARMCI_PIPELINE": args.pipeline,
         "WARMCI_PUBLIC_URL": args.public_url,
     }

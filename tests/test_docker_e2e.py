@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from testing import github_payloads as gp
 from testing.fake_github import FakeGitHub
@@ -36,7 +37,6 @@ from .helpers import RUNNER, free_port, git, make_repo, wait_for
 
 # The first test carries the module set-up: on a fresh machine, apt installs, debootstrap and a cold build.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-COMPOSE = RUNNER / "docker" / "warmci-compose"
 REPO = "warmci-test/demo"
 UID = 10001
 IMAGE = "warmci-test:latest"  # one tag for every run, so a warm build reuses Docker's layer cache
@@ -58,7 +58,9 @@ class Stack:
     shas: dict[str, str] = field(default_factory=dict)
 
     def compose(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(COMPOSE), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+        # the runner clone's own wrapper: compose.yaml mounts the checkout it lives in
+        proc = subprocess.run([str(self.runner / "docker" / "warmci-compose"), *args], capture_output=True,
+                              text=True, env=self.env, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
             pytest.fail(f"warmci-compose {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
@@ -173,8 +175,28 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
+def provision_env(port: int, git_port: int) -> str:
+    """/etc/warmci/provision.env exactly as cloud-init would write it from hetzner/provision.py's user data."""
+    out = subprocess.run(
+        [sys.executable, str(RUNNER / "hetzner" / "provision.py"), "--print-cloud-init", "--ssh-key", "unused",
+         "--target-repo", REPO, "--target-clone-url", f"git://127.0.0.1:{git_port}/remote.git", "--pipeline", "",
+         "--runner-repo", f"git://127.0.0.1:{git_port}/runner.git", "--runner-ref", "main",
+         "--webhook-port", str(port), "--public-url", f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True).stdout
+    files = {f["path"]: f["content"] for f in yaml.safe_load(out)["write_files"]}
+    return str(files["/etc/warmci/provision.env"])
+
+
+def setup_server(stack: Stack) -> subprocess.CompletedProcess[str]:
+    """hetzner/setup-server of the runner checkout, as cloud-init and then the operator run it."""
+    return subprocess.run([str(stack.runner / "hetzner" / "setup-server")], capture_output=True, text=True,
+                          env=stack.env, timeout=1800, stdin=subprocess.DEVNULL)
+
+
 @pytest.fixture(scope="module")
 def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The operator's path: provision.env from the cloud-init, setup-server (builds; no token yet, so it
+    stops there), the token put in the env file, setup-server again (starts, waits until healthy)."""
     tmp = tmp_path_factory.mktemp("e2e")
     t0 = time.monotonic()
     base = base_image("trixie")
@@ -185,34 +207,40 @@ def stack(daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     # docker/update-runner runs git as the checkout's owner, who must reach it: pytest's tmp is root-only.
     home = Path(tempfile.mkdtemp(prefix="warmci-e2e-runner-"))
     home.chmod(0o755)
-    secret = secrets.token_hex(16)
     cache = Path.home() / ".cache" / "warmci" / "docker-test-cache"  # downloads only: shared across runs
     cache.mkdir(parents=True, exist_ok=True)
     os.chown(cache, UID, UID)
+    etc = tmp / "etc"
+    etc.mkdir()
+    (etc / "provision.env").write_text(provision_env(port, git_port))
     try:
         runner_src, runner = snapshot_runner(tmp / "git", f"git://127.0.0.1:{git_port}", home)
         with FakeGitHub() as gh:
-            env_file = tmp / "warmci.env"
-            env_file.write_text(f"WARMCI_WEBHOOK_SECRET={secret}\nWARMCI_GITHUB_TOKEN=ghs-test-token\n"
-                                f"WARMCI_GITHUB_API={gh.url}\n")
-            config = tmp / "config.toml"
-            values = {"WARMCI_PORT": str(port), "WARMCI_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                      "WARMCI_TARGET_REPO": REPO, "WARMCI_TARGET_CLONE_URL": f"git://127.0.0.1:{git_port}/remote.git",
-                      "WARMCI_PIPELINE": ""}
-            config.write_text(subprocess.run(
-                ["python3", str(RUNNER / "docker" / "render-config.py")], capture_output=True, text=True,
-                check=True, env={**{k: v for k, v in os.environ.items() if not k.startswith("WARMCI_")}, **values},
-            ).stdout)
             env = {k: v for k, v in os.environ.items() if not k.startswith("WARMCI_")}
-            env.update(WARMCI_ENV_FILE=str(env_file), COMPOSE_PROJECT_NAME=f"warmci-e2e-{uuid.uuid4().hex[:8]}",
-                       WARMCI_IMAGE=IMAGE, WARMCI_RUNNER_DIR=str(runner), WARMCI_CONFIG_FILE=str(config),
-                       WARMCI_CACHE=str(cache), WARMCI_HEALTH_INTERVAL="1s", BASE_IMAGE=base, PYTHON_VERSIONS="",
-                       NODE_VERSION="debian", EXTRA_CA_CERTS=extra_ca_certs())
-            s = Stack(tmp, env, port, secret, gh, demo, runner_src, runner)
+            env.update(WARMCI_ETC=str(etc), WARMCI_ENV_FILE=str(etc / "warmci.env"),
+                       WARMCI_CONFIG_FILE=str(etc / "config.toml"),
+                       COMPOSE_PROJECT_NAME=f"warmci-e2e-{uuid.uuid4().hex[:8]}", WARMCI_IMAGE=IMAGE,
+                       WARMCI_RUNNER_DIR=str(runner), WARMCI_CACHE=str(cache), WARMCI_HEALTH_INTERVAL="1s",
+                       BASE_IMAGE=base, PYTHON_VERSIONS="", NODE_VERSION="debian", EXTRA_CA_CERTS=extra_ca_certs())
+            s = Stack(tmp, env, port, "", gh, demo, runner_src, runner)
             try:
                 t0 = time.monotonic()
-                s.compose("build", "--force-rm", timeout=1800)
-                TIMINGS["image build"] = time.monotonic() - t0
+                first = setup_server(s)
+                TIMINGS["setup-server: image build"] = time.monotonic() - t0
+                assert first.returncode == 0, first.stderr
+                assert "set WARMCI_GITHUB_TOKEN in" in first.stderr and not s.container(), first.stderr
+                env_file = etc / "warmci.env"
+                assert env_file.stat().st_mode & 0o777 == 0o600
+                text = env_file.read_text()
+                s.secret = text.split("WARMCI_WEBHOOK_SECRET=", 1)[1].split("\n", 1)[0]
+                assert len(s.secret) == 64, "setup-server generates the webhook secret"
+                env_file.write_text(text.replace("\nWARMCI_GITHUB_TOKEN=\n", "\nWARMCI_GITHUB_TOKEN=ghs-test-token\n")
+                                    + f"WARMCI_GITHUB_API={gh.url}\n")
+                t0 = time.monotonic()
+                second = setup_server(s)
+                TIMINGS["setup-server: compose up to healthy"] = time.monotonic() - t0
+                assert second.returncode == 0 and "healthy" in second.stderr, second.stderr + s.logs()
+                assert f"http://127.0.0.1:{port}/webhook" in second.stderr
                 yield s
             finally:
                 s.compose("down", "--volumes", "--timeout", "60", check=False)
@@ -241,10 +269,6 @@ def test_image_has_the_toolchains_and_runs_the_runner_bootstrap(stack: Stack) ->
 
 @needs_service
 def test_push_gets_a_success_status(stack: Stack) -> None:
-    t0 = time.monotonic()
-    stack.compose("up", "-d")
-    stack.wait_healthy()
-    TIMINGS["compose up to healthy"] = time.monotonic() - t0
     t1 = time.monotonic()
     sha = stack.push("docs: a note", {"NOTES.md": "pushed by the deployment test\n"})
     final = stack.final_status(sha)
