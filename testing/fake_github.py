@@ -60,6 +60,11 @@ class FakeGitHub:
                            else {"message": "scripted failure"} if scripted else {"id": len(fake.requests) + 1,
                                                                                  **(body or {})})
                 data = json.dumps(payload).encode()
+                # Recorded before answering: the client may look at `requests` the moment its call returns.
+                rec.answered = status
+                with fake._lock:
+                    fake.requests.append(rec)
+                    fake._lock.notify_all()
                 self.send_response(status)
                 for k, v in (scripted.headers if scripted else {}).items():
                     self.send_header(k, v)
@@ -67,10 +72,6 @@ class FakeGitHub:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                rec.answered = status
-                with fake._lock:
-                    fake.requests.append(rec)
-                    fake._lock.notify_all()
 
             do_GET = do_POST = do_PATCH = _handle
 
