@@ -212,3 +212,43 @@ inputs = ["src/**"]
             doit.kill()
             doit.wait()
     assert warmci_processes(state) == []
+
+
+KILLED_JOBS = """
+[jobs.holds-on]
+cmd = ["{py}", "{hostile}", "ignore-term", "{target}/../holds-on.started", "{target}/../fast"]
+inputs = ["src/**"]
+[jobs.quick]
+cmd = ["{py}", "-c", "print('quick')"]
+inputs = ["src/**"]
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_kill_9_of_the_main_leaves_nothing_behind(tmp_path: Path, workers: str) -> None:
+    """Workers die with their main, the lock dies with it, and the next run ends what is left and proceeds."""
+    target, state = repo(tmp_path, KILLED_JOBS), tmp_path / "state"
+    doit = subprocess.Popen([PY, "-m", "doit", "-f", str(RUNNER / "dodo.py"), "-n", workers, f"target={target}",
+                             f"state={state}"], env={**os.environ, "WARMCI_RUN_ID": "killed"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (tmp_path / "holds-on.started").exists(), 60, "the job to start")
+        recorded = [r.pid for r in proc.Registry(str(state / "procs")).records() if r.meta.get("role") == "doit worker"]
+        doit_workers = [p.pid for p in psutil.Process(doit.pid).children()]
+        assert sorted(recorded) == sorted(set(recorded) & set(doit_workers)) and len(recorded) == int(workers)
+        doit.kill()
+        doit.wait()
+    finally:
+        if doit.poll() is None:
+            doit.kill()
+            doit.wait()
+    (tmp_path / "fast").touch()
+    # At once: the job ignores SIGTERM, so what the dead run left is still there.
+    after = run_doit(target, state, "-n", workers)
+    assert after.rc == 0 and after.status("holds-on") == "passed" and after.results, after
+    run_log = (state / "runs" / after.results["run_id"] / "run.log").read_text()
+    assert "the previous run (pid " in run_log and "run killed) did not end normally" in run_log, run_log
+    assert "ended leftover from run killed" in run_log, run_log
+    assert not [pid for pid in recorded if pid_alive(pid)], "a doit worker outlived its main"
+    assert warmci_processes(state) == []
+    assert proc.Registry(str(state / "procs")).records() == []

@@ -17,7 +17,7 @@ from warmci import statefile
 from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
-from warmci.execute import jobenv, ports, proc, servers, worktree
+from warmci.execute import jobenv, logs, ports, proc, servers, worktree
 from warmci.inputs import files, interpreters
 from warmci.pipeline.model import Job
 from warmci.status import Status
@@ -90,10 +90,12 @@ class JobRun:
         return result
 
     def _did_not_pass(self, status: Status, reason: str, exit_code: int | None) -> TaskFailed:
-        self.status.update(status=status, reason=reason, exit_code=exit_code)
+        # Read before warmci's own verdict goes into the log: the job's own last word.
+        message = logs.last_message(self.log)
+        self.status.update(status=status, reason=reason, exit_code=exit_code, message=message)
         self._say(f"{status.upper()}: {reason}")
         return TaskFailed(f"{self.job.name} {status}: {reason}\nlog: {self.log}\n"
-                          f"--- last lines ---\n{servers.tail(self.log)}")
+                          f"--- last lines ---\n{logs.tail(self.log)}")
 
     def _run(self) -> None:
         job, ctx = self.job, self.ctx
