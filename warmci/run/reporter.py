@@ -233,8 +233,8 @@ class WarmciReporter:
                 job["priority"] = meta["priority"]
         tool_versions = self._write_versions()
         run = results.build(self.ctx, self.jobs, start=self.start, end=end, sha=self.sha, branch=self.branch,
-                            dirty=self.dirty.result() if self.dirty else None, errors=self.errors, versions=tool_versions, interval=self.sampler.interval,
-                            samples=samples)
+                            dirty=self.dirty.result() if self.dirty else None, errors=self.errors,
+                            versions=tool_versions, interval=self.sampler.interval, samples=samples)
         path = results.write(self.ctx, run)
         try:
             history.record(self.ctx.state, self.ctx.run_id, self.jobs)
