@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,11 @@ def test_sigterm_mid_run_ends_every_job_tree_and_keeps_earlier_successes(tmp_pat
     assert exited < proc.GRACE + 10, f"doit took {exited:.1f} s to exit after SIGTERM"
     run_log = (state / "runs" / "cancelled-run" / "run.log").read_text()
     assert "cancelling: signal SIGTERM" in run_log
+    lines = (state / "runs" / "cancelled-run" / "ci.log").read_text().splitlines()
+    assert any(re.fullmatch(r"\[\d\d:\d\d:\d\d\] FAIL slow-1 cancelled", line) for line in lines), lines
+    assert any(line.endswith("SKIP after-slow not run: the run was cancelled first") for line in lines), lines
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] CANCELLED cancelled-run signal SIGTERM received by pid \d+",
+                        lines[-1]), lines
     (tmp_path / "fast").touch()
     rerun = run_doit(target, state)
     assert rerun.rc == 0, rerun
@@ -177,6 +183,7 @@ inputs = ["src/**"]
     run = run_doit(target, state)
     assert run.rc == 1 and run.status("hangs") == "timed-out" and run.status("fine") == "passed", run
     assert "timed out (job timeout 1 s)" in run.results["jobs"]["hangs"]["reason"]
+    assert run.results["jobs"]["hangs"]["exit_code"] == -9  # it ignored SIGTERM: KILL ended it (docs/results.md)
     again = run_doit(target, state)
     assert again.status("hangs") == "timed-out" and again.status("fine") == "up-to-date", again
 
@@ -252,3 +259,22 @@ def test_kill_9_of_the_main_leaves_nothing_behind(tmp_path: Path, workers: str) 
     assert not [pid for pid in recorded if pid_alive(pid)], "a doit worker outlived its main"
     assert warmci_processes(state) == []
     assert proc.Registry(str(state / "procs")).records() == []
+
+
+def test_run_log_counts_only_this_state_dirs_processes(tmp_path: Path) -> None:
+    target, state = repo(tmp_path, """
+[jobs.a]
+cmd = ["{py}", "-c", "print('a')"]
+inputs = ["src/**"]
+"""), tmp_path / "state"
+    # A warmci process of another state dir on the same machine (it carries a token, as job processes do).
+    other = proc.Child([PY, str(HOSTILE), "sleep"], cwd=str(tmp_path),
+                       env={**os.environ, "WARMCI_STATE": str(tmp_path / "other-state")}, log=None)
+    try:
+        run = run_doit(target, state)
+        assert run.rc == 0 and run.results, run
+        log = (state / "runs" / run.results["run_id"] / "run.log").read_text()
+        assert "snapshot before run: 0 warmci processes" in log, log
+        assert str(other.pid) not in log
+    finally:
+        other.end()

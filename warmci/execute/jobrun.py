@@ -18,7 +18,7 @@ from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
 from warmci.execute import jobenv, logs, ports, proc, servers, worktree
-from warmci.inputs import files, interpreters
+from warmci.inputs import files, interpreters, venvs
 from warmci.pipeline.model import Job
 from warmci.status import Status
 
@@ -93,6 +93,10 @@ class JobRun:
         # Read before warmci's own verdict goes into the log: the job's own last word.
         message = logs.last_message(self.log)
         self.status.update(status=status, reason=reason, exit_code=exit_code, message=message)
+        if self.job.python and not self.job.builds_venv and status != Status.CANCELLED:
+            # Its environment may be why: the next run verifies it before trusting it (warmci.inputs.venvs).
+            statefile.write_text(self.ctx.venv_check_file(self.job.python),
+                                 f"{self.job.name} {status} in run {self.ctx.run_id}\n")
         self._say(f"{status.upper()}: {reason}")
         return TaskFailed(f"{self.job.name} {status}: {reason}\nlog: {self.log}\n"
                           f"--- last lines ---\n{logs.tail(self.log)}")
@@ -115,6 +119,8 @@ class JobRun:
                                "builds it first", Status.ERRORED)
         if job.marker:
             _remove(ctx.marker_file(job.name))
+        if job.builds_venv and venv:
+            self._repair(venv)
         if job.artifacts:
             values["out"] = ctx.artifacts_dir(job.name)
             shutil.rmtree(values["out"], ignore_errors=True)
@@ -151,8 +157,17 @@ class JobRun:
             self._write_manifest(values["out"])
         if job.marker:
             self._write_marker()
+        if job.builds_venv and job.python:
+            _remove(ctx.venv_check_file(job.python))  # freshly synced: nothing left to verify
 
     # -- pieces --------------------------------------------------------
+    def _repair(self, venv: str) -> None:
+        """Distributions whose files are gone are forgotten, so the sync that follows installs them again."""
+        found = venvs.damaged(venv)
+        if found:
+            self._say(f"the venv {venv} is damaged: {venvs.describe(found)}; the sync reinstalls them")
+            venvs.forget(found)
+
     def _deadline(self) -> float:
         """Monotonic deadline: the job's timeout, capped by the run's deadline."""
         end = time.monotonic() + self.job.timeout
