@@ -11,6 +11,7 @@ from typing import Any
 
 from tasks.common import FileIndex, Kind, base_task
 from warmci.context import Context
+from warmci.inputs import interpreters
 from warmci.inputs.uptodate import PathExists, VenvIntact
 from warmci.pipeline.model import JS_ENV, Job, JsSection, Pipeline, PythonSection, Step, venv_of
 
@@ -28,7 +29,16 @@ class PythonDeps(Kind):
     def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
         task = base_task(job, ctx, pipe, index, self, inputs_are_locks=True)
         task["targets"] = [ctx.marker_file(job.name)]
-        task["uptodate"].append(VenvIntact(ctx.venv_dir(job.python or "")))
+        version = job.python or ""
+        venv = ctx.venv_dir(version)
+        verify: tuple[str, ...] = ()
+        if pipe.python and pipe.python.sync[:2] == ("uv", "sync"):
+            # uv's own check against the lockfile; --inexact: packages after_sync added are no mismatch.
+            verify = (*pipe.python.sync, "--inexact", "--check")
+        task["uptodate"].append(VenvIntact(
+            venv, ctx.venv_check_file(version), verify, cwd=os.path.join(ctx.target, job.cwd or "."),
+            env={"UV_PROJECT_ENVIRONMENT": venv, "UV_PYTHON": interpreters.find(version) or version,
+                 "UV_PYTHON_DOWNLOADS": "never"}))
         return task
 
 

@@ -90,7 +90,12 @@ class Run:
         return (self.results or {}).get("jobs", {}).get(job, {}).get("status")
 
     def __repr__(self) -> str:
-        return f"rc={self.rc}\n--- stdout ---\n{self.out[-4000:]}\n--- stderr ---\n{self.err[-4000:]}"
+        # What did not pass first: pytest cuts long reprs, and that is what a failing assertion is about.
+        bad = [f"{n}: {j.get('status')}: {j.get('message') or j.get('reason')}"
+               for n, j in (self.results or {}).get("jobs", {}).items()
+               if j.get("status") not in ("passed", "up-to-date", "filtered", "skipped")]
+        return (f"rc={self.rc}; not passed: {bad}\n--- stdout ---\n{self.out[-4000:]}\n"
+                f"--- stderr ---\n{self.err[-4000:]}")
 
 
 def run_doit(target: Path, state: Path, *args: str, pipeline: Path | None = None,

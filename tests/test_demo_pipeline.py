@@ -182,6 +182,29 @@ def test_deleted_venv_is_reinstalled(demo: Demo) -> None:
     demo.assert_warm()
 
 
+def test_a_damaged_venv_heals_itself(demo: Demo) -> None:
+    """A package's files deleted from a venv: the run that fails on it is the last one that does."""
+    (site,) = (demo.state / "venvs" / "py3.12" / "lib").glob("python3.12/site-packages")
+    shutil.rmtree(site / "pluggy")
+    rel = "tests/test_cli.py"
+    old = demo.change(rel, (demo.target / rel).read_text() + "\n# touched\n")  # the suites rerun
+    broken = demo.run()
+    assert broken.rc == 1 and broken.status("test-python-3.12") == "failed", broken
+    assert broken.status("test-python-3.13") == "passed", broken
+    fail_line = next(line for line in broken.out.splitlines() if line.startswith("FAIL  test-python-3.12"))
+    assert "No module named 'pluggy'" in fail_line, fail_line  # the job's own last word
+    healed = demo.run()
+    assert healed.rc == 0 and healed.executed == {"install-python-deps-3.12", "test-python-3.12"}, healed
+    assert healed.results
+    (reason,) = healed.results["jobs"]["install-python-deps-3.12"]["why"]
+    assert reason["kind"] == "environment" and "is damaged: pluggy-" in reason["text"], reason
+    assert "test-python-3.12 failed in run" in reason["text"], reason
+    assert (site / "pluggy" / "__init__.py").is_file()
+    demo.change(rel, old)
+    demo.run()
+    demo.assert_warm()
+
+
 def test_broken_venv_is_reinstalled(demo: Demo) -> None:
     (demo.state / "venvs" / "py3.11" / "bin" / "python").unlink()
     run = demo.run()

@@ -57,6 +57,10 @@ def test_missing_optional_version_is_a_reported_skip(project: Path, tmp_path: Pa
     assert "SKIP  check-3.99" in run.out
     again = run_doit(project, tmp_path / "state")
     assert again.status("check-3.99") == "skipped", again  # checked again every run, never "up to date"
+    assert again.results
+    reasons = again.results["jobs"]["check-3.99"]["why"]
+    assert {"kind": "python", "name": "python3.99", "text": "Python 3.99 is not installed: checked again every run"} \
+        in reasons, reasons
     assert again.status(f"check-{HAVE}") == "up-to-date"
 
 

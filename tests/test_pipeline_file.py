@@ -166,3 +166,20 @@ timing_tests = ["tests/perf_test.py", "tests/a_test.py::test_fast"]
     assert timed.name == "timing_tests" and timed.ok_exit == (0,) and "-n" not in timed.cmd
     assert timed.cmd[5:7] == ("tests/perf_test.py", "tests/a_test.py::test_fast") and "tests" not in timed.cmd
     assert timed.cmd[-2:] == ("-m", "not slow")
+
+
+def test_a_worker_gets_the_validated_job_itself(tmp_path: Path) -> None:
+    """The task's action carries the Job and the context, and both survive pickling (forkserver, spawn)."""
+    import pickle
+
+    from tasks import graph
+    from warmci import context
+    from warmci.execute.jobrun import run_job
+
+    pipe = load_pipeline(DEMO / "warmci.toml")
+    ctx = context.Context(str(DEMO), str(DEMO / "warmci.toml"), str(tmp_path / "state"), "t")
+    for task in graph.tasks(ctx, pipe):
+        ((action, (job, job_ctx)),) = task["actions"]
+        assert action is run_job and job is pipe.jobs[task["basename"]] and job_ctx == ctx
+        again = pickle.loads(pickle.dumps((job, job_ctx)))
+        assert again == (job, job_ctx)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import RUNNER, Run, git, make_repo, run_doit
+from .helpers import RUNNER, Run, free_port, git, make_repo, run_doit
 from .small_target import set_tool_version
 
 ALL = {"ja", "jb", "jc"}
@@ -241,3 +241,53 @@ def test_gantt_of_a_run_and_of_two_runs(target: Path, tmp_path: Path, tool_env: 
     missing = subprocess.run([sys.executable, "-m", "warmci", "gantt", str(tmp_path / "nothing")], cwd=RUNNER,
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no results.json" in missing.stderr
+
+
+def test_a_keyed_env_name_added_to_the_pipeline_is_the_reason_not_a_forced_run(
+        target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    assert run_doit(target, state, env=tool_env).rc == 0
+    toml = target / "warmci.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace('keyed_env = ["PIPELINE_WIDE"]', 'keyed_env = ["PIPELINE_WIDE", "NEWVAR"]'))
+    run = run_doit(target, state, env=tool_env)
+    assert run.executed == ALL, run
+    for job in ALL:
+        assert why(run, job) == [{"kind": "env", "name": "NEWVAR", "old": None, "new": None,
+                                  "text": "keyed_env changed: NEWVAR added (unset)"}], job
+    assert "because: keyed_env changed: NEWVAR added (unset)" in run.out and "forced" not in run.out
+
+
+def test_a_job_not_run_because_its_dependency_failed_says_so_when_it_runs_again(
+        target: Path, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    state = tmp_path / "state"
+    assert run_doit(target, state, env=tool_env).rc == 0
+    (target / "a/x.txt").unlink()
+    (target / "a/z.txt").write_text("keeps the pattern matching\n")
+    failed = run_doit(target, state, env=tool_env)
+    assert failed.status("ja") == "failed" and failed.status("jc") == "not-run", failed
+    (target / "a/x.txt").write_text("back\n")
+    fixed = run_doit(target, state, env=tool_env)
+    assert fixed.rc == 0 and fixed.executed == {"ja", "jc"}, fixed
+    assert failed.results
+    assert why(fixed, "jc") == [{
+        "kind": "last-run", "name": "not-run",
+        "text": f"in its last run ({failed.results['run_id']}) it did not run: dependency failed: ja; "
+                "doit dropped its recorded success then"}]
+    assert "forget" not in fixed.out
+
+
+def test_the_fail_line_carries_the_jobs_own_message(tmp_path: Path) -> None:
+    """The CDN check of the buckaroo profile, against a port nothing listens on."""
+    port = free_port()
+    target = make_repo(tmp_path / "t", {"warmci.toml": f"""
+[jobs.cdn]
+cmd = ["{sys.executable}", "{{runner}}/job_scripts/reachable.py", "http://127.0.0.1:{port}/", "--why", "the WASM suite"]
+"""})
+    run = run_doit(target, tmp_path / "state")
+    assert run.rc == 1 and run.results, run
+    (line,) = [line for line in run.out.splitlines() if line.startswith("FAIL  cdn")]
+    assert line.startswith(f"FAIL  cdn  (failed: cannot run here: the WASM suite needs http://127.0.0.1:{port}/, "
+                           "which is unreachable from this machine"), line
+    assert run.results["jobs"]["cdn"]["message"].startswith("cannot run here:")
+    assert "step 'job_scripts/reachable.py" not in line  # warmci's account comes on the next line

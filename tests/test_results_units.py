@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from warmci.run import critpath, gitinfo, schedule
+from warmci.run import critpath, gantt, gitinfo, schedule
 from warmci.run.terminal import Console
 
 from .helpers import git, make_repo
@@ -73,6 +74,20 @@ def test_git_head_branch_packed_refs_detached_and_worktree(tmp_path: Path) -> No
     assert gitinfo.head(str(repo), {"WARMCI_SHA": "abc", "WARMCI_BRANCH": "pr-1"}) == ("abc", "pr-1")
 
 
+
+def test_uncommitted_changes_are_noticed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"f": "x", "sub/g": "y"})
+    assert gitinfo.Dirty(str(repo)).result() is False
+    (repo / "sub" / "g").write_text("changed")
+    assert gitinfo.Dirty(str(repo)).result() is True
+    (repo / "sub" / "g").write_text("y")
+    (repo / "new").write_text("untracked")
+    assert gitinfo.Dirty(str(repo)).result() is True
+    assert gitinfo.Dirty(str(repo / "sub")).result() is False  # a target inside a checkout: its own files only
+    (tmp_path / "plain").mkdir()
+    assert gitinfo.Dirty(str(tmp_path / "plain")).result() is None
+
+
 class FakeTTY(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -93,3 +108,30 @@ def test_live_line_only_on_a_terminal() -> None:
     plain.say("PASS  build-js  (0.4 s)")
     plain.close()
     assert pipe.getvalue() == "PASS  build-js  (0.4 s)\n"
+
+
+def _results(dirty: bool | None) -> dict[str, Any]:
+    jobs = {f"job-{i}": {"status": "passed", "start": 100.0 + i, "end": 101.0 + i, "needs": [], "reason": ""}
+            for i in range(6)}
+    jobs["late"] = {"status": "up-to-date", "start": 107.0, "end": 107.0, "needs": [], "reason": "up to date"}
+    return {"run_id": "r", "status": "passed", "duration": 8.0, "start": 100.0, "sha": "0123456789abcdef",
+            "branch": "main", "dirty": dirty, "jobs": jobs, "critical_path": critpath.of_run(jobs, 100.0, 108.0),
+            "resources": {"samples": [[100.0, 10.0, 900.0], [108.0, 20.0, 950.0]]}}
+
+
+def test_gantt_title_says_when_the_run_tested_uncommitted_changes_and_the_legend_hides_no_row() -> None:
+    plt = gantt.pyplot()
+    fig = gantt.figure(plt, _results(dirty=True))
+    try:
+        ax = fig.axes[0]
+        assert "0123456789 + uncommitted changes main" in ax.get_title(loc="left")
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert not legend.overlaps(ax.get_window_extent()), "the legend covers the chart's rows"
+    finally:
+        plt.close(fig)
+    clean = gantt.figure(plt, _results(dirty=False))
+    try:
+        assert "uncommitted" not in clean.axes[0].get_title(loc="left")
+    finally:
+        plt.close(clean)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,11 @@ def test_sigterm_mid_run_ends_every_job_tree_and_keeps_earlier_successes(tmp_pat
     assert exited < proc.GRACE + 10, f"doit took {exited:.1f} s to exit after SIGTERM"
     run_log = (state / "runs" / "cancelled-run" / "run.log").read_text()
     assert "cancelling: signal SIGTERM" in run_log
+    lines = (state / "runs" / "cancelled-run" / "ci.log").read_text().splitlines()
+    assert any(re.fullmatch(r"\[\d\d:\d\d:\d\d\] FAIL slow-1 cancelled", line) for line in lines), lines
+    assert any(line.endswith("SKIP after-slow not run: the run was cancelled first") for line in lines), lines
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] CANCELLED cancelled-run signal SIGTERM received by pid \d+",
+                        lines[-1]), lines
     (tmp_path / "fast").touch()
     rerun = run_doit(target, state)
     assert rerun.rc == 0, rerun
@@ -177,6 +183,7 @@ inputs = ["src/**"]
     run = run_doit(target, state)
     assert run.rc == 1 and run.status("hangs") == "timed-out" and run.status("fine") == "passed", run
     assert "timed out (job timeout 1 s)" in run.results["jobs"]["hangs"]["reason"]
+    assert run.results["jobs"]["hangs"]["exit_code"] == -9  # it ignored SIGTERM: KILL ended it (docs/results.md)
     again = run_doit(target, state)
     assert again.status("hangs") == "timed-out" and again.status("fine") == "up-to-date", again
 
@@ -212,3 +219,62 @@ inputs = ["src/**"]
             doit.kill()
             doit.wait()
     assert warmci_processes(state) == []
+
+
+KILLED_JOBS = """
+[jobs.holds-on]
+cmd = ["{py}", "{hostile}", "ignore-term", "{target}/../holds-on.started", "{target}/../fast"]
+inputs = ["src/**"]
+[jobs.quick]
+cmd = ["{py}", "-c", "print('quick')"]
+inputs = ["src/**"]
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_kill_9_of_the_main_leaves_nothing_behind(tmp_path: Path, workers: str) -> None:
+    """Workers die with their main, the lock dies with it, and the next run ends what is left and proceeds."""
+    target, state = repo(tmp_path, KILLED_JOBS), tmp_path / "state"
+    doit = subprocess.Popen([PY, "-m", "doit", "-f", str(RUNNER / "dodo.py"), "-n", workers, f"target={target}",
+                             f"state={state}"], env={**os.environ, "WARMCI_RUN_ID": "killed"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (tmp_path / "holds-on.started").exists(), 60, "the job to start")
+        recorded = [r.pid for r in proc.Registry(str(state / "procs")).records() if r.meta.get("role") == "doit worker"]
+        doit_workers = [p.pid for p in psutil.Process(doit.pid).children()]
+        assert sorted(recorded) == sorted(set(recorded) & set(doit_workers)) and len(recorded) == int(workers)
+        doit.kill()
+        doit.wait()
+    finally:
+        if doit.poll() is None:
+            doit.kill()
+            doit.wait()
+    (tmp_path / "fast").touch()
+    # At once: the job ignores SIGTERM, so what the dead run left is still there.
+    after = run_doit(target, state, "-n", workers)
+    assert after.rc == 0 and after.status("holds-on") == "passed" and after.results, after
+    run_log = (state / "runs" / after.results["run_id"] / "run.log").read_text()
+    assert "the previous run (pid " in run_log and "run killed) did not end normally" in run_log, run_log
+    assert "ended leftover from run killed" in run_log, run_log
+    assert not [pid for pid in recorded if pid_alive(pid)], "a doit worker outlived its main"
+    assert warmci_processes(state) == []
+    assert proc.Registry(str(state / "procs")).records() == []
+
+
+def test_run_log_counts_only_this_state_dirs_processes(tmp_path: Path) -> None:
+    target, state = repo(tmp_path, """
+[jobs.a]
+cmd = ["{py}", "-c", "print('a')"]
+inputs = ["src/**"]
+"""), tmp_path / "state"
+    # A warmci process of another state dir on the same machine (it carries a token, as job processes do).
+    other = proc.Child([PY, str(HOSTILE), "sleep"], cwd=str(tmp_path),
+                       env={**os.environ, "WARMCI_STATE": str(tmp_path / "other-state")}, log=None)
+    try:
+        run = run_doit(target, state)
+        assert run.rc == 0 and run.results, run
+        log = (state / "runs" / run.results["run_id"] / "run.log").read_text()
+        assert "snapshot before run: 0 warmci processes" in log, log
+        assert str(other.pid) not in log
+    finally:
+        other.end()

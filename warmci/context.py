@@ -59,6 +59,10 @@ class Context:
     def venv_dir(self, version: str) -> str:
         return os.path.join(self.state, "venvs", f"py{version}")
 
+    def venv_check_file(self, version: str) -> str:
+        """Present while the venv should be verified: a job in it did not pass since it was last built."""
+        return os.path.join(self.state, "venvs", f"py{version}.check")
+
     def artifacts_dir(self, job: str) -> str:
         return os.path.join(self.state, "artifacts", job)
 

@@ -26,6 +26,15 @@ def write_json(path: str, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
+def read_text(path: str) -> str | None:
+    """The file's text, or None if it is missing or unreadable."""
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def read_json(path: str) -> Any:
     """The file's JSON, or None if it is missing or unreadable (a reader must cope with both)."""
     try:

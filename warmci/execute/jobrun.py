@@ -17,9 +17,9 @@ from warmci import doitapi, statefile
 from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
-from warmci.execute import jobenv, ports, proc, servers, worktree
+from warmci.execute import jobenv, logs, ports, proc, servers, worktree
 from warmci.execute.reuse import Reuse
-from warmci.inputs import files, interpreters
+from warmci.inputs import files, interpreters, venvs
 from warmci.pipeline.model import Job
 from warmci.status import Status
 
@@ -125,10 +125,16 @@ class JobRun:
             self.status["flaky"] = flaky
 
     def _did_not_pass(self, status: Status, reason: str, exit_code: int | None) -> TaskFailed:
-        self.status.update(status=status, reason=reason, exit_code=exit_code)
+        # Read before warmci's own verdict goes into the log: the job's own last word.
+        message = logs.last_message(self.log)
+        self.status.update(status=status, reason=reason, exit_code=exit_code, message=message)
+        if self.job.python and not self.job.builds_venv and status != Status.CANCELLED:
+            # Its environment may be why: the next run verifies it before trusting it (warmci.inputs.venvs).
+            statefile.write_text(self.ctx.venv_check_file(self.job.python),
+                                 f"{self.job.name} {status} in run {self.ctx.run_id}\n")
         self._say(f"{status.upper()}: {reason}")
         return TaskFailed(f"{self.job.name} {status}: {reason}\nlog: {self.log}\n"
-                          f"--- last lines ---\n{servers.tail(self.log)}")
+                          f"--- last lines ---\n{logs.tail(self.log)}")
 
     def _run(self) -> None:
         job, ctx = self.job, self.ctx
@@ -150,6 +156,8 @@ class JobRun:
                                "builds it first", Status.ERRORED)
         if job.marker:
             _remove(ctx.marker_file(job.name))
+        if job.builds_venv and venv:
+            self._repair(venv)
         if job.artifacts:
             values["out"] = ctx.artifacts_dir(job.name)
             shutil.rmtree(values["out"], ignore_errors=True)
@@ -186,11 +194,20 @@ class JobRun:
             self._write_manifest(values["out"])
         if job.marker:
             self._write_marker()
+        if job.builds_venv and job.python:
+            _remove(ctx.venv_check_file(job.python))  # freshly synced: nothing left to verify
         if kept_env is not None:
             self.reuse.activate_env(kept_env)
         self.reuse.tree_installed()
 
     # -- pieces --------------------------------------------------------
+    def _repair(self, venv: str) -> None:
+        """Distributions whose files are gone are forgotten, so the sync that follows installs them again."""
+        found = venvs.damaged(venv)
+        if found:
+            self._say(f"the venv {venv} is damaged: {venvs.describe(found)}; the sync reinstalls them")
+            venvs.forget(found)
+
     def _deadline(self) -> float:
         """Monotonic deadline: the job's timeout, capped by the run's deadline."""
         end = time.monotonic() + self.job.timeout

@@ -24,6 +24,7 @@ from warmci import statefile
 
 TOKEN_VAR = "WARMCI_TOKEN"
 GRACE = 5.0
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -44,6 +45,15 @@ def become_subreaper() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: tokens and groups still work
+        pass
+
+
+def die_with_parent(sig: int) -> None:
+    """Have the kernel send `sig` to this process when its parent dies (Linux; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
         pass
 
 
@@ -94,9 +104,12 @@ class Registry:
         return os.path.join(self.directory, f"{pid}-{int(create_time * 1000)}.json")
 
     def add(self, child: Child, meta: Mapping[str, object]) -> None:
-        rec = {"pid": child.pid, "create_time": child.create_time, "token": child.token,
-               "argv": child.argv, "meta": dict(meta)}
-        statefile.write_json(self._file(child.pid, child.create_time), rec)
+        self.add_process(child.pid, child.create_time, child.token, child.argv, meta)
+
+    def add_process(self, pid: int, create_time: float, token: str, argv: Sequence[str],
+                    meta: Mapping[str, object]) -> None:
+        rec = {"pid": pid, "create_time": create_time, "token": token, "argv": list(argv), "meta": dict(meta)}
+        statefile.write_json(self._file(pid, create_time), rec)
 
     def remove(self, pid: int, create_time: float) -> None:
         try:

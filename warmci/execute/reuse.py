@@ -86,7 +86,7 @@ class Reuse:
         if entry is None:
             return None
         env = self.kept_env() if self.job.builds_venv else None
-        if env is not None and not VenvIntact(env)():
+        if env is not None and not VenvIntact(env, self.ctx.venv_check_file(self.job.python or ""))():
             self.notes.append("a success is recorded, but its environment is not kept here (or is broken): it runs")
             return None
         if self.env_dirs and not self.tree_back():

@@ -11,6 +11,7 @@ import psutil
 
 from warmci.errors import WarmciError
 from warmci.execute import proc
+from warmci.execute.logs import tail
 
 if TYPE_CHECKING:
     import urllib.request
@@ -28,17 +29,6 @@ def _opener() -> urllib.request.OpenerDirector:
 
 class ServerFailed(WarmciError):
     pass
-
-
-def tail(path: str, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def probe(ready: str) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from warmci import statefile
 from warmci.context import Context
-from warmci.inputs import files, interpreters, toolversions
+from warmci.inputs import files, interpreters, toolversions, venvs
 
 KEY = "warmci:key"
 _caches: dict[str, toolversions.VersionCache] = {}
@@ -118,28 +120,61 @@ def inputs_key(task: Any) -> InputsKey | None:
 
 
 class VenvIntact:
-    """A venv whose interpreter link or site-packages is gone is not up to date."""
+    """A venv whose interpreter link or site-packages is gone is not up to date; nor, after a job in it
+    did not pass (its check file says which), one whose files differ from what its installer recorded
+    (warmci.inputs.venvs) or that the installer's own check finds out of step with the lockfile (`verify`)."""
 
-    def __init__(self, venv: str) -> None:
-        self.venv = venv
+    def __init__(self, venv: str, check_file: str, verify: Sequence[str] = (), cwd: str = "",
+                 env: Mapping[str, str] | None = None) -> None:
+        self.venv, self.check_file = venv, check_file
+        self.verify, self.cwd, self.env = tuple(verify), cwd, dict(env or {})
         self.last: bool | None = None
+        self.problem = ""
 
     def describe(self) -> str:
-        return f"the venv {self.venv} is missing or broken"
+        return self.problem or f"the venv {self.venv} is missing or broken"
 
     def __call__(self) -> bool:
-        self.last = self._intact()  # warmci.inputs.why reads the last result instead of checking again
+        self.problem = ""
+        self.last = self._intact() and self._verified()  # warmci.inputs.why reads it instead of checking again
         return self.last
 
     def _intact(self) -> bool:
         python = os.path.join(self.venv, "bin", "python")
         if not (os.path.exists(python) and os.path.isfile(os.path.join(self.venv, "pyvenv.cfg"))):
             return False
-        lib = os.path.join(self.venv, "lib")
-        try:
-            return any(os.path.isdir(os.path.join(lib, d, "site-packages")) for d in os.listdir(lib))
-        except OSError:
+        return bool(venvs.site_packages(self.venv))
+
+    def _verified(self) -> bool:
+        """Checked only when a job in the venv did not pass since: otherwise it costs nothing."""
+        why = statefile.read_text(self.check_file)
+        if why is None:
+            return True
+        after = f" (checked because {why.strip()})" if why.strip() else ""
+        found = venvs.damaged(self.venv)
+        if found:
+            self.problem = f"the venv {self.venv} is damaged: {venvs.describe(found)}{after}"
             return False
+        if self.verify:
+            problem = self._installer_check()
+            if problem:
+                self.problem = f"the venv {self.venv} does not match its lockfile: {problem}{after}"
+                return False
+        os.remove(self.check_file)  # verified: nothing to check again until a job in it fails
+        return True
+
+    def _installer_check(self) -> str:
+        """'' when the installer's own check passes, else its last words."""
+        env = {**os.environ, "PATH": toolversions.search_path(), **self.env}
+        try:
+            out = subprocess.run(list(self.verify), cwd=self.cwd or None, env=env, capture_output=True, text=True,
+                                 timeout=120, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"`{' '.join(self.verify)}` could not run ({exc})"
+        if out.returncode == 0:
+            return ""
+        lines = (out.stderr + out.stdout).strip().splitlines()
+        return lines[-1] if lines else f"`{' '.join(self.verify)}` exited {out.returncode}"
 
 
 class PathExists:

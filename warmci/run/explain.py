@@ -29,7 +29,7 @@ class Explain(DoitCmdBase):
 
     def _execute(self, pos_args: list[str] | None = None) -> int:
         tasks = {t.name: t for t in self.task_list}
-        names = list(pos_args or ()) or [t.name for t in self.task_list]
+        names = list(pos_args or ()) or sorted(tasks)  # all of them: by name, as `doit list` shows them
         unknown = [n for n in names if n not in tasks]
         if unknown:
             raise InvalidCommand(unknown_job(unknown[0], tasks))

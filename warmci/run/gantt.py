@@ -36,7 +36,12 @@ def load(path: str) -> dict[str, Any]:
 
 def render(results: dict[str, Any], out: str) -> None:
     """One run's chart."""
-    plt = _pyplot()
+    plt = pyplot()
+    _save(figure(plt, results), plt, out)
+
+
+def figure(plt: Any, results: dict[str, Any]) -> Any:
+    """One run's chart as a matplotlib figure."""
     rows = _rows([results])
     fig, (ax, res) = plt.subplots(2, 1, sharex=True, figsize=(11, 1.9 + ROW * len(rows) + 1.5),
                                   gridspec_kw={"height_ratios": [max(ROW * len(rows), 1.2), 1.3]})
@@ -44,13 +49,13 @@ def render(results: dict[str, Any], out: str) -> None:
     _finish_rows(ax, rows)
     _resources(res, [results], ["-"])
     ax.set_title(_title(results), fontsize=10, loc="left")
-    ax.legend(handles=_legend(plt, [results]), loc="lower right", fontsize=8, ncol=3, framealpha=0.9)
-    _save(fig, plt, out)
+    _place_legend(ax, [results])
+    return fig
 
 
 def compare(a: dict[str, Any], b: dict[str, Any], out: str) -> None:
     """Two runs on one time axis (seconds since each run's start): A solid, B hatched."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = _rows([a, b])
     fig, (ax, res) = plt.subplots(2, 1, sharex=True, figsize=(11, 2.1 + 1.5 * ROW * len(rows) + 1.5),
                                   gridspec_kw={"height_ratios": [max(1.5 * ROW * len(rows), 1.2), 1.3]})
@@ -62,12 +67,12 @@ def compare(a: dict[str, Any], b: dict[str, Any], out: str) -> None:
         res.axvline(run["duration"], color="black", linestyle=style, linewidth=0.8)
     _resources(res, [a, b], ["-", "--"])
     ax.set_title(f"A (solid, upper bar): {_title(a)}\nB (hatched, lower bar): {_title(b)}", fontsize=9, loc="left")
-    ax.legend(handles=_legend(plt, [a, b]), loc="lower right", fontsize=8, ncol=3, framealpha=0.9)
+    _place_legend(ax, [a, b])
     _save(fig, plt, out)
 
 
 # -- pieces ---------------------------------------------------------------
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a display
@@ -149,14 +154,24 @@ def _resources(ax: Any, runs: list[dict[str, Any]], styles: list[str]) -> None:
 
 
 def _title(run: dict[str, Any]) -> str:
-    where = " ".join(x for x in ((run.get("sha") or "")[:10], run.get("branch") or "") if x)
+    # A run of uncommitted changes tested something no commit holds: the SHA alone would claim otherwise.
+    sha = (run.get("sha") or "")[:10]
+    if sha and run.get("dirty"):
+        sha += " + uncommitted changes"
+    where = " ".join(x for x in (sha, run.get("branch") or "") if x)
     cp = run.get("critical_path") or {}
     return (f"{run['run_id']}  {run['status']} in {run['duration']:.1f} s"
             f"  (order {run.get('order', '?')}, critical path {cp.get('duration', 0):.1f} s)"
             + (f"  {where}" if where else ""))
 
 
-def _legend(plt: Any, runs: list[dict[str, Any]]) -> list[Any]:
+def _place_legend(ax: Any, runs: list[dict[str, Any]]) -> None:
+    """Beside the bars, right of the axes: over them it would hide the rows it explains."""
+    ax.legend(handles=_legend(runs), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, ncol=1,
+              framealpha=0.9, borderaxespad=0.0)
+
+
+def _legend(runs: list[dict[str, Any]]) -> list[Any]:
     from matplotlib.patches import Patch
 
     present = {Status.of(j.get("status")) for run in runs for j in run["jobs"].values()}
@@ -168,5 +183,5 @@ def _legend(plt: Any, runs: list[dict[str, Any]]) -> list[Any]:
 def _save(fig: Any, plt: Any, out: str) -> None:
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=80, bbox_inches="tight")
     plt.close(fig)

@@ -1,13 +1,15 @@
-"""The target's commit and branch, read from its .git files (no `git` process).
+"""The target's commit and branch, read from its .git files (no `git` process),
+and whether it has uncommitted changes (`git status`, in the background).
 
-Reading HEAD, the loose ref and packed-refs is enough for what a run
-records; a worktree's `.git` file and `commondir` are followed. The CI
+Reading HEAD, the loose ref and packed-refs is enough for the commit; a
+worktree's `.git` file and `commondir` are followed. The CI
 service, which knows what it checked out, can say so with WARMCI_SHA and
 WARMCI_BRANCH instead.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 
 
@@ -63,3 +65,35 @@ def _read(path: str) -> str | None:
             return fh.read().strip()
     except (OSError, UnicodeDecodeError):
         return None
+
+
+class Dirty:
+    """Whether the target has uncommitted changes, asked of git while the run goes on.
+
+    `git status` costs tens of milliseconds on a large checkout: it runs as a
+    child process from the start of the run (no thread: doit forks its
+    workers after this) and is read at the end.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.popen: subprocess.Popen[bytes] | None
+        try:
+            # --no-optional-locks: never write the index while jobs read the tree.
+            self.popen = subprocess.Popen(
+                ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", "--", "."],
+                cwd=target, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        except OSError:
+            self.popen = None
+
+    def result(self, timeout: float = 10.0) -> bool | None:
+        """True: the run tested uncommitted changes; None: unknown (not a git checkout, no git)."""
+        if self.popen is None:
+            return None
+        try:
+            out, _ = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.communicate()
+            return None
+        return bool(out.strip()) if self.popen.returncode == 0 else None

@@ -9,6 +9,9 @@
   and then raise KeyboardInterrupt, the one interruption doit survives with
   its dependency DB saved, so the successes before the signal are kept.
 - The run's deadline is enforced by the same path.
+- doit's workers die with the main process (a parent-death signal set in
+  each one as it is forked) and never hold the lock; each is recorded in the
+  process registry, so a run after a killed one ends what is left of it.
 - The exit code comes from the run's outcome (warmci.status), which the
   reporter records here once the results are written.
 
@@ -32,6 +35,7 @@ from warmci.inputs import filestates
 from warmci.status import EXIT_SETUP, Status, exit_code
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_WORKER = "doit worker"
 
 
 class _Run:
@@ -82,7 +86,7 @@ def start_run(ctx: Context) -> None:
     global _current
     run = _Run(ctx)
     try:
-        _lock(run)
+        previous = _lock(run)
     except WarmciError as exc:
         # Nothing has started and nothing may be written: a concurrent run owns
         # this state dir, its DB and its registry.
@@ -96,11 +100,15 @@ def start_run(ctx: Context) -> None:
     except FileNotFoundError:
         pass
     log(ctx, f"run {ctx.run_id} (pid {run.main_pid}) target {ctx.target}")
+    if previous:
+        log(ctx, f"the previous run ({previous}) did not end normally (killed?): ending what it left")
     snapshot(ctx, "before run")
     ended = end_leftovers(ctx)
     for rec, pids in ended:
-        log(ctx, f"ended leftover from run {rec.meta.get('run')} (job {rec.meta.get('job')}): pid {rec.pid} "
+        what = _WORKER if rec.meta.get("role") == _WORKER else f"job {rec.meta.get('job')}"
+        log(ctx, f"ended leftover from run {rec.meta.get('run')} ({what}): pid {rec.pid} "
                  f"`{' '.join(rec.argv)[:200]}`; signalled {pids}")
+    _watch_forks()
     for sig in _SIGNALS:
         run.old_handlers[sig] = signal.signal(sig, _on_signal)
     if ctx.deadline:
@@ -121,13 +129,55 @@ def end_run(ctx: Context) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     for sig, handler in run.old_handlers.items():
         signal.signal(sig, handler)
+    _end_workers(ctx)
     snapshot(ctx, "after run")
     if run.lock_fd is not None:
+        os.ftruncate(run.lock_fd, 0)  # an empty lock file says: the last run ended normally
         os.close(run.lock_fd)
     _current = None
 
 
-def _lock(run: _Run) -> None:
+_forks_watched = False
+
+
+def _watch_forks() -> None:
+    global _forks_watched
+    if not _forks_watched:
+        os.register_at_fork(after_in_child=_in_worker)
+        _forks_watched = True
+
+
+def _in_worker() -> None:
+    """In a process doit's main forks (a worker): die with the main, never hold its lock, be on record."""
+    run = _current
+    if run is None or os.getppid() != run.main_pid:
+        return
+    if run.lock_fd is not None:
+        # flock belongs to the open file: the main's lock lasts exactly as long as its own descriptor.
+        os.close(run.lock_fd)
+        run.lock_fd = None
+    proc.die_with_parent(signal.SIGTERM)
+    if os.getppid() != run.main_pid:
+        os._exit(1)  # the main died before the line above: nothing has started here
+    me = psutil.Process()
+    proc.Registry(run.ctx.procs_dir).add_process(
+        me.pid, me.create_time(), proc.new_token("worker"), me.cmdline(),
+        {"run": run.ctx.run_id, "role": _WORKER, "main": run.main_pid})
+
+
+def _end_workers(ctx: Context) -> None:
+    """This run's workers are done (joined, or told to stop when it was cancelled): off the record."""
+    registry = proc.Registry(ctx.procs_dir)
+    for rec in registry.records():
+        if rec.meta.get("role") == _WORKER and rec.meta.get("run") == ctx.run_id:
+            if rec.alive():
+                registry.end(rec)
+            else:
+                registry.remove(rec.pid, rec.create_time)
+
+
+def _lock(run: _Run) -> str:
+    """Take the state dir's lock; return what the lock file says of a run that held it and did not end."""
     path = os.path.join(run.ctx.state, "run.lock")
     os.makedirs(run.ctx.state, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -138,10 +188,12 @@ def _lock(run: _Run) -> None:
         os.close(fd)
         raise WarmciError(f"another warmci run ({holder or 'unknown'}) is using the state directory "
                           f"{run.ctx.state}; wait for it, cancel it, or pass another state=DIR") from None
+    previous = os.read(fd, 200).decode(errors="replace").strip()
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {run.main_pid}, run {run.ctx.run_id}".encode())
+    os.pwrite(fd, f"pid {run.main_pid}, run {run.ctx.run_id}".encode(), 0)
     os.set_inheritable(fd, False)
     run.lock_fd = fd
+    return previous
 
 
 def end_leftovers(ctx: Context) -> list[tuple[proc.Record, list[int]]]:
@@ -177,22 +229,25 @@ def cancel(ctx: Context, why: str) -> list[int]:
 def _on_signal(signum: int, frame: Any) -> None:
     run = _current
     if run is None or os.getpid() != run.main_pid:
-        # A doit worker (forked after the handler was installed): unwind the
-        # job, whose `finally` ends its own process trees.
+        # A doit worker (forked after the handler was installed; its main's death
+        # sends it SIGTERM too): unwind the job, whose `finally` ends its own trees.
         raise KeyboardInterrupt
-    if run.cancelling:
-        return
-    run.cancelling = True
-    cancel(run.ctx, f"signal {signal.Signals(signum).name} received by pid {run.main_pid}")
-    raise KeyboardInterrupt
+    _cancel_main(run, f"signal {signal.Signals(signum).name} received by pid {run.main_pid}")
 
 
 def _deadline_passed(signum: int, frame: Any) -> None:
     run = _current
     if run is None or os.getpid() != run.main_pid:
         return
-    log(run.ctx, "run deadline passed")
-    _on_signal(signal.SIGTERM, frame)
+    _cancel_main(run, "the run's deadline passed")
+
+
+def _cancel_main(run: _Run, why: str) -> None:
+    if run.cancelling:
+        return
+    run.cancelling = True
+    cancel(run.ctx, why)
+    raise KeyboardInterrupt
 
 
 def snapshot(ctx: Context, when: str) -> None:

@@ -49,6 +49,7 @@ class WarmciReporter:
         self.errors: list[str] = []
         self.sha: str | None = None
         self.branch: str | None = None
+        self.dirty: gitinfo.Dirty | None = None
         self.console = Console(outstream)
         self.sampler = Sampler(on_tick=self.console.tick)
         self._tools: dict[str, dict[str, str]] = {"tools": {}, "paths": {}}
@@ -113,6 +114,7 @@ class WarmciReporter:
         self.tasks = tasks
         self.selected = list(selected_tasks)
         self.sha, self.branch = gitinfo.head(self.ctx.target)
+        self.dirty = gitinfo.Dirty(self.ctx.target)
         latest = os.path.join(self.ctx.state, "runs", "latest")
         try:
             if os.path.islink(latest):
@@ -192,8 +194,13 @@ class WarmciReporter:
             job.update(status=Status.ERRORED, reason=msg[-1] if msg else "")
         job.setdefault("end", time.time())
         self._line("FAIL", task.name)
-        self.console.say(f"FAIL  {task.name}  ({job['status']}: {job.get('reason', '')})\n      log: "
-                         f"{job.get('log', self.ctx.log_file(task.name))}")
+        log = job.get("log") or self.ctx.log_file(task.name)
+        reason, message = job.get("reason", ""), job.get("message", "")
+        if message and message not in reason:
+            # The job's own last word first (what a person looks for), then warmci's account of it.
+            self.console.say(f"FAIL  {task.name}  ({job['status']}: {message})\n      {reason}; log: {log}")
+        else:
+            self.console.say(f"FAIL  {task.name}  ({job['status']}: {reason})\n      log: {log}")
         self._notes(job)
 
     def _notes(self, job: dict[str, Any]) -> None:
@@ -231,14 +238,20 @@ class WarmciReporter:
         end = time.time()
         samples = self.sampler.stop()
         self.console.close()
+        cancelled = statefile.read_text(self.ctx.cancel_marker)
         for name in sorted(self.wanted):
             job = self.jobs.get(name)
             if job is None:
-                self.jobs[name] = {"name": name, "status": Status.NOT_RUN, "reason": "the run stopped first"}
+                why_not = "the run was cancelled first" if cancelled is not None else "the run stopped first"
+                self.jobs[name] = {"name": name, "status": Status.NOT_RUN, "reason": why_not}
+                self._line("SKIP", name, f"not run: {why_not}")
             elif name in self.running:
                 job.update(self._worker_status(name))
                 if "status" not in job:
                     job.update(status=Status.CANCELLED, reason="the run ended before the job finished")
+                self._line("FAIL", name, str(job["status"]))
+        if cancelled is not None:
+            self._line("CANCELLED", self.ctx.run_id, cancelled.strip())
         for name, job in self.jobs.items():
             task = self.tasks.get(name)
             meta = doitapi.task_meta(task)
@@ -255,8 +268,8 @@ class WarmciReporter:
         tool_versions = self._write_versions()
         store = self.kept.finish(self.jobs)
         run = results.build(self.ctx, self.jobs, start=self.start, end=end, sha=self.sha, branch=self.branch,
-                            errors=self.errors, versions=tool_versions, interval=self.sampler.interval,
-                            samples=samples)
+                            dirty=self.dirty.result() if self.dirty else None, errors=self.errors,
+                            versions=tool_versions, interval=self.sampler.interval, samples=samples)
         run["store"] = store
         run["flaky"] = sorted(n for n, j in self.jobs.items() if j.get("flaky"))
         path = results.write(self.ctx, run)

@@ -17,7 +17,7 @@ SCHEMA = 3  # 3: the status `error` is called `errored`; `ignored` jobs are `fil
 
 
 def build(ctx: Context, jobs: dict[str, dict[str, Any]], *, start: float, end: float, sha: str | None,
-          branch: str | None, errors: list[str], versions: Mapping[str, str], interval: float,
+          branch: str | None, dirty: bool | None, errors: list[str], versions: Mapping[str, str], interval: float,
           samples: list[tuple[float, float, float]]) -> dict[str, Any]:
     """The whole run; `jobs` are complete (every job has a Status)."""
     statuses = [Status(j["status"]) for j in jobs.values()]
@@ -33,6 +33,7 @@ def build(ctx: Context, jobs: dict[str, dict[str, Any]], *, start: float, end: f
         "state": ctx.state,
         "sha": sha,
         "branch": branch,
+        "dirty": dirty,
         "argv": sys.argv[1:],
         "order": "critical-path" if any("priority" in j for j in jobs.values()) else "definition",
         "start": start,
