@@ -18,7 +18,9 @@ def tasks(ctx: Context, pipe: Pipeline) -> Iterator[dict[str, Any]]:
     for task in built:
         # Last on purpose: it runs after the checks that decide, and records why (warmci.inputs.why).
         task["uptodate"].append(why.Probe(ctx.target, last))
-    if schedule.mode() == "critical-path":
-        schedule.install()
-        built = schedule.prioritize(built, history.durations(last))
+    order = schedule.mode()
+    if order != "definition":
+        built = schedule.prioritize(built, last)
+        critical = max((t["meta"]["warmci"]["priority"] for t in built), default=0.0)
+        schedule.install(schedule.Scheduler(order, schedule.bound(critical)))
     yield from built

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warmci.errors import WarmciError
+from warmci.filters import Filters
+from warmci.filters import parse as parse_filters
 
 RUNNER_ROOT = Path(__file__).resolve().parent.parent
 DEMO = RUNNER_ROOT / "examples" / "demo"
@@ -25,6 +27,7 @@ class Context:
     state: str
     run_id: str
     deadline: float = 0.0  # epoch seconds by which the whole run must end; 0: none
+    filters: Filters = Filters()  # skip=, first=, k=, grep=, ... (warmci.filters)
 
     # Layout of the state directory, in one place.
     @property
@@ -71,6 +74,18 @@ class Context:
     @property
     def run_log(self) -> str:
         return os.path.join(self.run_dir, "run.log")
+
+    @property
+    def first_failure_file(self) -> str:
+        return os.path.join(self.run_dir, "first-failure.json")
+
+    @property
+    def pytest_cache(self) -> str:
+        """pytest's cache per job (last failures first): {pytest_cache}/<job>."""
+        return os.path.join(self.state, "pytest-cache")
+
+    def testmon_file(self, job: str) -> str:
+        return os.path.join(self.state, "testmon", f"{job}.sqlite")
 
     @property
     def cancel_marker(self) -> str:
@@ -134,4 +149,5 @@ def resolve(get_var: Callable[[str, str | None], str | None] | None = None,
         raise WarmciError(f"state directory {state} is inside the target {target}; "
                           "`git clean -fdx` would erase it: choose a state dir outside the target")
     run_id = env.get("WARMCI_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    return Context(str(target), str(pipeline.resolve()), str(state), run_id)
+    filters = parse_filters(get_var) if get_var else Filters()
+    return Context(str(target), str(pipeline.resolve()), str(state), run_id, filters=filters)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-from warmci import context, doitapi
+from warmci import context, doitapi, filters
 from warmci.errors import WarmciError
 from warmci.pipeline import reading
 from warmci.pipeline.model import Pipeline
@@ -33,7 +33,8 @@ def load(get_var: Callable[[str, str | None], str | None],
     try:
         ctx = context.resolve(get_var)
         pipe = reading.load(ctx.pipeline, kinds)
-        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline)
+        chosen = filters.resolve(ctx.filters, pipe.jobs, pipe.groups())
+        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline, filters=chosen)
     except WarmciError as exc:
         _setup_error(exc)
     os.makedirs(ctx.state, exist_ok=True)  # doit opens its DB here before any task runs
@@ -45,6 +46,8 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
     life = lifecycle.Lifecycle(ctx)
     doitapi.control_runs(life)
     doitapi.resolve_names()
+    planner = filters.Planner(ctx.filters, _setup_error)
+    doitapi.before_dispatch(planner)
     return {
         "dep_file": ctx.db_file,
         "backend": "sqlite3",  # pinned: dbm's flavour differs between machines
@@ -52,7 +55,7 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
         "num_process": os.cpu_count() or 1,
         "par_type": "process",
         "continue": True,  # every independent job reports; `--no-continue` stops at the first failure
-        "reporter": reporter.make_reporter(ctx, life.record),
+        "reporter": reporter.make_reporter(ctx, life.record, planner),
         "verbosity": 1,
     }
 
