@@ -13,7 +13,10 @@ from warmci.run import history, schedule
 
 def tasks(ctx: Context, pipe: Pipeline) -> Iterator[dict[str, Any]]:
     index = common.FileIndex(ctx, pipe)
-    built = [registry.KINDS[job.kind].task(job, ctx, pipe, index) for job in pipe.jobs.values()]
+    built = []
+    for job in pipe.jobs.values():
+        kind = registry.KINDS[job.kind]
+        built.append(kind.task(kind.testcases(job, ctx.filters), ctx, pipe, index))
     last = history.load(ctx.state)  # one read per run: the run itself updates it only at the end
     for task in built:
         # Last on purpose: it runs after the checks that decide, and records why (warmci.inputs.why).

@@ -80,14 +80,6 @@ class Context:
         return os.path.join(self.run_dir, "first-failure.json")
 
     @property
-    def pytest_cache(self) -> str:
-        """pytest's cache per job (last failures first): {pytest_cache}/<job>."""
-        return os.path.join(self.state, "pytest-cache")
-
-    def testmon_file(self, job: str) -> str:
-        return os.path.join(self.state, "testmon", f"{job}.sqlite")
-
-    @property
     def cancel_marker(self) -> str:
         return os.path.join(self.run_dir, "CANCELLED")
 
