@@ -19,7 +19,7 @@ from warmci.pipeline.table import Table
 
 CACHE = ("-o", "cache_dir={state}/pytest-cache/{job}", "--failed-first")
 TESTMON_DATA = (("TESTMON_DATAFILE", "{work}/testmondata.sqlite"),)  # the job's work dir is kept between runs
-TESTMON_FIRST = "changed files (testmon)"
+TESTMON_FIRST = "testmon"
 TESTMON_COLLECT = "--testmon-noselect"  # the full suite runs everything and records what each test executes
 
 
