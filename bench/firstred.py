@@ -1,0 +1,120 @@
+"""Section 6: time to the first red — an injected failure, how soon the run reports it, against its wall time.
+
+Each scenario breaks the warm demo in one way a push could (an unused
+import the linter rejects, a failing unit test, a page title the Playwright
+suite checks), runs the pipeline and measures, from the command's start:
+the moment of the run's first failure (results.json `first_failure.at`,
+the failing job's FAIL line) and the whole run's wall time. Each run in the
+default order (`first-red`) is paired with one in `critical-path` order
+(the order before this change) on the same change, alternating which goes
+first, so that both see the same machine noise. Between runs the tree is
+restored and the pipeline made warm again. Only the demo has these
+scenarios; another target skips the section.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench import stats
+from bench.runs import Result
+from bench.session import Session
+
+ORDERS = ("first-red", "critical-path")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str  # relative to the target
+    edit: Callable[[str], str]
+    fails: frozenset[str]  # the jobs the change makes fail
+
+
+def _prepend(line: str) -> Callable[[str], str]:
+    return lambda text: line + text
+
+
+def _append(block: str) -> Callable[[str], str]:
+    return lambda text: text + block
+
+
+PYTEST = frozenset({"test-python-3.11", "test-python-3.12", "test-python-3.13"})
+DEMO = (
+    # Reruns lint, the three pytest jobs, the wheel, the smoke test and the Playwright suite; only lint fails.
+    Scenario("lint error", "src/demo_app/table.py", _prepend("import os  # unused: ruff F401\n"),
+             frozenset({"lint-python"})),
+    # Reruns lint and the pytest jobs; the pytest jobs fail.
+    Scenario("failing unit test", "tests/test_table.py",
+             _append("\n\ndef test_injected_by_the_bench():\n    assert 1 == 2\n"), PYTEST),
+    # Reruns the wheel, the smoke test and the Playwright suite, which checks the page title.
+    Scenario("Playwright failure", "src/demo_app/static/index.html",
+             lambda text: text.replace("<title>warmci demo table</title>", "<title>broken</title>"),
+             frozenset({"playwright-app"})),
+)
+
+
+def measure(s: Session) -> dict[str, Any]:
+    if s.kind != "demo":
+        return {"skipped": "the scenarios are written for the bundled demo"}
+    out: dict[str, Any] = {"orders": list(ORDERS), "reps": s.reps.firstred, "scenarios": {}}
+    for sc in DEMO:
+        s.say(f"first red: {sc.name} ({sc.path}), {s.reps.firstred}× each order")
+        out["scenarios"][sc.name] = _scenario(s, sc)
+    return out
+
+
+def _scenario(s: Session, sc: Scenario) -> dict[str, Any]:
+    path = s.target / sc.path
+    original = path.read_text()
+    broken = sc.edit(original)
+    assert broken != original, f"the {sc.name} edit changed nothing in {sc.path}"
+    runs: dict[str, list[dict[str, Any]]] = {o: [] for o in ORDERS}
+    for rep in range(s.reps.firstred):
+        for order in (ORDERS if rep % 2 == 0 else ORDERS[::-1]):
+            if not s.warm(f"first red {sc.name}: warm before {order}"):
+                continue
+            path.write_text(broken)
+            try:
+                t0 = time.time()
+                res = s.doit.run(tag=f"red-{order}", env={"WARMCI_ORDER": order})
+            finally:
+                path.write_text(original)
+            runs[order].append(_one(s, sc, order, res, t0))
+            s.runs.append(res)
+    s.warm(f"first red {sc.name}: restore")
+    red = {o: stats.summary([r["first_red_s"] for r in runs[o] if r["first_red_s"] is not None]) for o in ORDERS}
+    wall = {o: stats.summary([r["wall_s"] for r in runs[o]]) for o in ORDERS}
+    return {
+        "file": sc.path,
+        "expected_failing": sorted(sc.fails),
+        "runs": runs,
+        "first_red": red,
+        "wall": wall,
+        # first-red order against critical-path order, medians: < 1 is sooner / shorter.
+        "red_vs_critical_path": stats.ratio(stats.median_of(red["first-red"]), stats.median_of(red["critical-path"])),
+        "wall_vs_critical_path": stats.ratio(stats.median_of(wall["first-red"]),
+                                             stats.median_of(wall["critical-path"])),
+    }
+
+
+def _one(s: Session, sc: Scenario, order: str, res: Result, t0: float) -> dict[str, Any]:
+    first = (res.results or {}).get("first_failure") or {}
+    at = first.get("at")
+    entry = {
+        "order": order,
+        "rc": res.rc,
+        "wall_s": round(res.wall, 3),
+        "first_red_s": round(at - t0, 3) if isinstance(at, (int, float)) else None,
+        "first_red_in_run_s": first.get("seconds"),  # from the run's start, after doit loaded the pipeline
+        "first_job": first.get("job"),
+        "failed": sorted(res.with_status("failed")),
+        "ran": sorted(res.executed),
+        "run_id": res.run_id,
+    }
+    entry["red_share"] = stats.ratio(entry["first_red_s"], entry["wall_s"])
+    if res.rc != 1 or not set(entry["failed"]) or not set(entry["failed"]) <= sc.fails:
+        s.note(f"first red {sc.name} ({order})", f"expected exit 1 with only {sorted(sc.fails)} failing", res)
+    return entry
