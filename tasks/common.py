@@ -75,7 +75,7 @@ def select_tests(job: Job, is_suite: Callable[[Step], bool], args: tuple[str, ..
         return job
     if not first:
         steps = tuple(narrowed(s, "") if s in suites else s for s in job.steps if not s.first_pass)
-        return dataclasses.replace(job, steps=steps, filtered=label)
+        return dataclasses.replace(job, steps=steps, filtered=" ".join(x for x in (job.filtered, label) if x))
     at = next(i for i, s in enumerate(job.steps) if is_suite(s))
     copies = tuple(narrowed(s, label) for s in suites)
     return dataclasses.replace(job, steps=job.steps[:at] + copies + job.steps[at:])

@@ -14,7 +14,11 @@ class Playwright(Kind):
 
     def testcases(self, job: Job, f: Filters) -> Job:
         """grep= / first-grep=: `--grep EXPR` on each step that runs `playwright test` (also at the end of a
-        wrapper's command, as job_scripts/jupyter_suite.py passes its tail on); no match is not a failure."""
+        wrapper's command, as job_scripts/jupyter_suite.py passes its tail on); lf=1: `--last-failed` (from
+        the suite's output dir). No match is not a failure."""
+        if f.lf:
+            job = select_tests(job, runs_playwright_test, ("--last-failed", "--pass-with-no-tests"), "lf=1",
+                               first=False)
         expr = f.grep or f.first_grep
         if not expr:
             return job

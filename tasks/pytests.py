@@ -34,7 +34,11 @@ class Pytest(Kind):
         return job.doc or f"pytest on Python {job.python}"
 
     def testcases(self, job: Job, f: Filters) -> Job:
-        """k= / first-k=: `-k EXPR` on each pytest command; "no test matched" (exit 5) is not a failure."""
+        """k= / first-k=: `-k EXPR` on each pytest command; lf=1: `--lf` (only what failed last time, from
+        the job's cache; nothing when nothing failed). "No test matched" (exit 5) is not a failure."""
+        if f.lf:
+            job = select_tests(job, runs_pytest, ("--lf", "--lfnf=none"), "lf=1", first=False, no_match_ok=5,
+                               strip=(TESTMON_COLLECT, "--failed-first"))
         expr = f.k or f.first_k
         if not expr:
             return job

@@ -209,9 +209,9 @@ def test_doit_never_sees_the_services_secrets() -> None:
 def test_filters_from_the_cli_reach_doit_and_a_filtered_run_reports_beside_the_commits_context(
         intake: Intake, tmp_path: Path) -> None:
     args = cli.parser().parse_args(["rerun", "--config", "x", "7", "--skip", "playwright-app,lint-python", "-k",
-                                    "table and not slow", "--first-grep", "sorts"])
+                                    "table and not slow", "--first-grep", "sorts", "--failed-tests"])
     assert cli.filter_args(args) == ["skip=playwright-app,lint-python", "k=table and not slow",
-                                     "first-grep=sorts"]
+                                     "first-grep=sorts", "lf=1"]
     with pytest.raises(RunnerError, match="--grep: empty value"):
         cli.filter_args(cli.parser().parse_args(["enqueue", "--config", "x", "o/demo", A, "--grep", " "]))
     run_id = intake.enqueue("o/demo", A, "main", ["skip=test-js", "k=table"]).run

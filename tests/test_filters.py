@@ -140,6 +140,7 @@ def test_first_with_a_job_selection(target: Path) -> None:
     (("k=a", "first-k=b"), "k= and first-k= exclude each other"),
     (("grep=a", "first-grep=b"), "grep= and first-grep= exclude each other"),
     (("unit", "first=lint"), "first=lint: lint is not part of this run (it runs unit and what they need)"),
+    (("lf=maybe",), "lf=maybe: expected lf=1"),
 ])
 def test_bad_filters_are_setup_errors(target: Path, args: tuple[str, ...], message: str) -> None:
     r = run(target, *args)

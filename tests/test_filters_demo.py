@@ -83,6 +83,11 @@ def test_filters_that_select_the_failing_tests_fail(broken: Demo, mode: str) -> 
     if mode == "keep-going":
         assert statuses == dict.fromkeys(SUITES, "failed")
         assert "1 failed" in Path(job(r, "test-python-3.13")["log"]).read_text()
+        # lf=1: only what failed in the job's last run (its pytest cache in the state dir).
+        lf = broken.run("test-python-3.13", "lf=1")
+        assert lf.rc == 1 and job(lf, "test-python-3.13")["filter"] == "lf=1", lf
+        log = Path(job(lf, "test-python-3.13")["log"]).read_text()
+        assert "--lf" in log and "1 failed" in log and " passed" not in log.split("--lf")[-1], log
     assert r.results and r.results["status"] == "failed"
 
 

@@ -4,6 +4,7 @@
     doit first=build-js,lint-python       these (and what they need) first, then the rest of the run
     doit k=EXPR / grep=EXPR               only the matching tests: pytest -k, Playwright --grep
     doit first-k=EXPR / first-grep=EXPR   the matching tests as a first pass, then the full suites
+    doit lf=1                             only the tests that failed last time: pytest --lf, Playwright --last-failed
 
 Dependencies are doit's own graph, never a second scheduler: a skipped job
 is ignored the way `doit ignore` ignores one (what needs it does not run),
@@ -25,7 +26,8 @@ from warmci.errors import WarmciError
 
 # doit variable -> Filters field; what each means is in the module docstring and the README.
 VARS = {"skip": "skip", "first": "first", "k": "k", "grep": "grep", "first-k": "first_k",
-        "first-grep": "first_grep"}
+        "first-grep": "first_grep", "lf": "lf"}
+YES, NO = ("1", "yes", "true", "on"), ("", "0", "no", "false", "off")
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,10 @@ class Filters:
     grep: str = ""  # Playwright --grep: the same
     first_k: str = ""  # pytest -k as a first pass before the full suite
     first_grep: str = ""  # Playwright --grep as a first pass before the full suite
+    lf: bool = False  # only the tests that failed in the job's last run (the "rerun the failed tests" button)
 
     def __bool__(self) -> bool:
-        return any((self.skip, self.first, self.k, self.grep, self.first_k, self.first_grep))
+        return any((self.skip, self.first, self.k, self.grep, self.first_k, self.first_grep, self.lf))
 
     def as_dict(self) -> dict[str, Any]:
         """What results.json records (only what was set), with the command-line names."""
@@ -46,7 +49,7 @@ class Filters:
         for var, field in VARS.items():
             value = getattr(self, field)
             if value:
-                out[var] = list(value) if isinstance(value, tuple) else value
+                out[var] = list(value) if isinstance(value, tuple) else "1" if value is True else value
         return out
 
     def argv(self) -> list[str]:
@@ -61,6 +64,10 @@ def parse(get_var: Callable[[str, str | None], str | None]) -> Filters:
         raw = (get_var(var, None) or "").strip()
         if field in ("skip", "first"):
             values[field] = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+        elif field == "lf":
+            if raw.lower() not in YES + NO:
+                raise WarmciError(f"lf={raw}: expected lf=1 (only the tests that failed last time) or lf=0")
+            values[field] = raw.lower() in YES
         else:
             values[field] = raw
     f = Filters(**values)

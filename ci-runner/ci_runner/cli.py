@@ -8,6 +8,7 @@
 
 FILTERS are warmci's (passed to doit as its variables; see the runner's README):
     --skip JOB,...   --first JOB,...   -k EXPR   --grep EXPR   --first-k EXPR   --first-grep EXPR
+    --failed-tests   only the tests that failed last time (a rerun of only the failed tests)
 A filtered run reports to the context `<status_context>/filtered`, never to the commit's own.
     approve  --config FILE RUN                 let a fork's pull request run
 
@@ -77,6 +78,8 @@ def add_filters(c: argparse.ArgumentParser) -> None:
     g.add_argument("--grep", metavar="EXPR", help="Playwright jobs run only the tests `--grep EXPR` selects")
     g.add_argument("--first-k", metavar="EXPR", help="`-k EXPR` as a first pass, then the full pytest suites")
     g.add_argument("--first-grep", metavar="EXPR", help="`--grep EXPR` as a first pass, then the full suites")
+    g.add_argument("--failed-tests", action="store_true",
+                   help="only the tests that failed last time (pytest --lf, Playwright --last-failed)")
 
 
 def filter_args(args: argparse.Namespace) -> list[str]:
@@ -88,6 +91,8 @@ def filter_args(args: argparse.Namespace) -> list[str]:
             if not value.strip():
                 raise RunnerError(f"--{dest.replace('_', '-')}: empty value")
             out.append(f"{var}={value.strip()}")
+    if getattr(args, "failed_tests", False):
+        out.append("lf=1")
     return out
 
 
