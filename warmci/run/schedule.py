@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from graphlib import TopologicalSorter
 from typing import Any
 
 from warmci import doitapi
@@ -83,24 +82,6 @@ def expected(tasks: list[dict[str, Any]], durations: Mapping[str, float]) -> dic
     return {t["basename"]: float(t.get("meta", {}).get("warmci", {}).get("estimate", 1.0)) for t in tasks}
 
 
-def to_failed(needs: Mapping[str, Sequence[str]], est: Mapping[str, float], failed: set[str]) -> dict[str, float]:
-    """job -> seconds from its start until a recently failed job (it, or one that needs it) can report."""
-    dependents: dict[str, list[str]] = {n: [] for n in needs}
-    for name, deps in needs.items():
-        for dep in deps:
-            if dep in dependents:
-                dependents[dep].append(name)
-    out: dict[str, float] = {}
-    order = TopologicalSorter({n: dependents[n] for n in needs}).static_order()
-    for name in order:  # every job after the jobs that need it
-        if name in failed:
-            out[name] = est[name]
-        tails = [out[d] for d in dependents[name] if d in out]
-        if tails and name not in failed:
-            out[name] = est[name] + min(tails)
-    return out
-
-
 def prioritize(tasks: list[dict[str, Any]], last: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Set meta.warmci.priority/expected/red on each task dict; return them longest remaining path first.
 
@@ -111,7 +92,7 @@ def prioritize(tasks: list[dict[str, Any]], last: Mapping[str, Mapping[str, Any]
                            if isinstance(r.get("duration"), (int, float))})
     prio = critpath.remaining(needs, est, 1.0)
     failed = {n for n, r in last.items() if n in needs and r.get("status") in FAILED}
-    reds = to_failed(needs, est, failed)
+    reds = critpath.to_nearest(needs, est, failed)
     for t in tasks:
         name = t["basename"]
         meta = t.setdefault("meta", {}).setdefault("warmci", {})
