@@ -132,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _line(run: Run, place: int = 0) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.queued_at))
     where = f"#{place}" if place else run.state
+    filters = f"  [{' '.join(run.doit_filters)}]" if run.doit_filters else ""
     return (f"{run.id:>6}  {where:<10} {run.repo}@{run.short_sha}  {run.branch or '-'}  {run.trigger}  {when}"
-            f"{'  ' + run.detail if run.detail else ''}")
+            f"{filters}{'  ' + run.detail if run.detail else ''}")
 
 
 def show_queue(db: RunsDB, all_runs: bool, as_json: bool) -> int:
