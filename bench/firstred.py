@@ -33,8 +33,10 @@ class Scenario:
     fails: frozenset[str]  # the jobs the change makes fail
 
 
-def _prepend(line: str) -> Callable[[str], str]:
-    return lambda text: line + text
+def _after_future(line: str) -> Callable[[str], str]:
+    """`line` right after the module's `from __future__` import (which must come first)."""
+    future = "from __future__ import annotations\n"
+    return lambda text: text.replace(future, future + line, 1) if future in text else line + text
 
 
 def _append(block: str) -> Callable[[str], str]:
@@ -44,7 +46,7 @@ def _append(block: str) -> Callable[[str], str]:
 PYTEST = frozenset({"test-python-3.11", "test-python-3.12", "test-python-3.13"})
 DEMO = (
     # Reruns lint, the three pytest jobs, the wheel, the smoke test and the Playwright suite; only lint fails.
-    Scenario("lint error", "src/demo_app/table.py", _prepend("import os  # unused: ruff F401\n"),
+    Scenario("lint error", "src/demo_app/table.py", _after_future("import os  # unused: ruff F401\n"),
              frozenset({"lint-python"})),
     # Reruns lint and the pytest jobs; the pytest jobs fail.
     Scenario("failing unit test", "tests/test_table.py",

@@ -88,7 +88,9 @@ def measure(reps: int, work: Path, say: Any, red_reps: int = 0) -> dict[str, Any
             red = []
             original = (remote.work / PY_SOURCE).read_text()
             for i in range(red_reps):
-                sha = remote.commit({PY_SOURCE: f"import os  # unused: bench red {i}\n" + original}, f"bench red {i}")
+                future = "from __future__ import annotations\n"
+                broken = original.replace(future, f"{future}import os  # unused: bench red {i}\n", 1)
+                sha = remote.commit({PY_SOURCE: broken}, f"bench red {i}")
                 t0, run_id = push(sha)
                 early = gh.wait_for(lambda g, s=sha: [x for x in g.statuses(s, "warmci")
                                                       if x["description"].startswith("Failing: ")], 900,
