@@ -46,7 +46,7 @@ class Kind:
         return base_task(job, ctx, pipe, index, self)
 
     def testcases(self, job: Job, f: Filters) -> Job:
-        """The job as this run's testcase filters (k=, grep=, first-k=, first-grep=) make it; most kinds
+        """The job as this run's testcase filters (k=, grep=, first-k=, first-grep=, lf=) make it; most kinds
         run no test cases a filter could select, and stay as they are."""
         return job
 

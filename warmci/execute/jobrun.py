@@ -151,8 +151,8 @@ class JobRun:
             try:
                 self._step(name, argv, self._cwd(root, step.cwd or job.cwd, values), senv, deadline, step.ok_exit)
             except JobError as exc:
-                if not step.first_pass or exc.status != Status.FAILED:
-                    raise
+                if not step.first_pass or exc.status != Status.FAILED or os.path.exists(ctx.cancel_marker):
+                    raise  # only a first pass's own "no" lets the job go on
                 self._first_pass_failed(step, exc)
         if job.artifacts:
             self._write_manifest(values["out"])
