@@ -22,8 +22,8 @@ class Demo:
     state: Path
     cold: Run
 
-    def run(self, *args: str) -> Run:
-        return run_doit(self.target, self.state, *args)
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        return run_doit(self.target, self.state, *args, env=env)
 
     def assert_warm(self) -> None:
         run = self.run()

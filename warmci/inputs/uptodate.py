@@ -40,6 +40,8 @@ class InputsKey:
         self.env_names, self.always, self.filtered = env_names, always, filtered
         self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.inputs.why
         self.changes: list[str] = []
+        self.now: dict[str, Any] | None = None  # the last value computed: part of the job's whole key
+        self.last: bool | None = None
 
     def __repr__(self) -> str:
         # doit info prints this for an uptodate check that failed: name what changed.
@@ -59,8 +61,9 @@ class InputsKey:
         return key
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        now = self.current()
-        saved = dict(now)  # what a success of this run records: with its filter
+        # `now` (the store's key part, warmci.inputs.key) and what a success records carry the filter.
+        now = self.now = self.current()
+        saved = dict(now)
         task.value_savers.append(lambda: {KEY: saved})
         old = values.get(KEY)
         if self.filtered and isinstance(old, dict) and "filter" not in old:
@@ -76,7 +79,8 @@ class InputsKey:
         if forced:
             self.diff.append(forced)
         self.changes = [d["text"] for d in self.diff]
-        return forced is None and old == now
+        self.last = forced is None and old == now
+        return self.last
 
 
 # Key part -> the `kind` warmci.inputs.why reports for it, and what the part's list is called in a pipeline file.
