@@ -223,19 +223,25 @@ class WarmciReporter:
         if self.options.get("verbosity", 1) >= 1:
             self.console.say(f"--    {task.name}  (up to date)")
 
-    def skip_ignore(self, task: Any) -> None:
+    def _skipped(self, task: Any) -> bool:
+        """Report a job that skip= keeps from running (itself, or a job it needs); False for any other job."""
         skipped = self.planner.plan.skipped if self.planner else frozenset()
         if task.name in skipped:
             self._job(task.name).update(status=Status.FILTERED, reason="filtered: skipped (skip=)")
             self._line("SKIP", task.name, "skipped (skip=)")
             self.console.say(f"SKIP  {task.name}  (skip=)")
-            return
+            return True
         need = skipped_need(task, self.tasks, skipped)
-        if need is not None:
-            reason = f"needs {need}, which this run skips (skip=)"
-            self._job(task.name).update(status=Status.NOT_RUN, reason=reason, skipped_need=need)
-            self._line("SKIP", task.name, f"not run: {reason}")
-            self.console.say(f"SKIP  {task.name}  (not run: {reason})")
+        if need is None:
+            return False
+        reason = f"needs {need}, which this run skips (skip=)"
+        self._job(task.name).update(status=Status.NOT_RUN, reason=reason, skipped_need=need)
+        self._line("SKIP", task.name, f"not run: {reason}")
+        self.console.say(f"SKIP  {task.name}  (not run: {reason})")
+        return True
+
+    def skip_ignore(self, task: Any) -> None:
+        if self._skipped(task):
             return
         self._job(task.name).update(status=Status.FILTERED, reason="filtered: ignored (`doit ignore`)")
         self._line("SKIP", task.name, "ignored")
@@ -257,7 +263,9 @@ class WarmciReporter:
         self.console.close()
         for name in sorted(self.wanted):
             job = self.jobs.get(name)
-            if job is None:
+            if job is None and name in self.tasks and self._skipped(self.tasks[name]):
+                pass  # the run stopped before doit looked at it, but skip= had decided it anyway
+            elif job is None:
                 self.jobs[name] = {"name": name, "status": Status.NOT_RUN, "reason": "the run stopped first"}
             elif name in self.running:
                 job.update(self._worker_status(name))
