@@ -58,7 +58,7 @@ def markdown(d: dict[str, Any]) -> str:
             f"(+{(m.get('runner') or {}).get('dirty_paths')} uncommitted paths)",
             f"- repetitions: {d.get('reps')}; medians with min–max and interquartile range", ""]
     out += _headline(d) + _noop(d) + _breakdown(d) + _incremental(d) + _cold(d) + _handoff(d) + _scaling(d)
-    out += _switching(d)
+    out += _firstred(d) + _switching(d)
     anomalies = d.get("anomalies") or []
     out += ["## Anomalies", ""]
     if not anomalies:
@@ -287,3 +287,30 @@ def _scaling(d: dict[str, Any]) -> list[str]:
                    f"{_s(ph.get('walk target'), 'ms', 3)} | {_s(ph.get('match inputs'), 'ms', 3)} | "
                    f"{_s(ph.get('up-to-date checks'), 'ms', 3)} |")
     return out + [""]
+
+
+def _firstred(d: dict[str, Any]) -> list[str]:
+    fr = d.get("firstred")
+    out = ["## 6. Time to the first red: an injected failure, first-red order against critical-path order", ""]
+    if fr is None:
+        return out + ["not run", ""]
+    if _err(fr):
+        return out + [_err(fr) or "", ""]
+    if "skipped" in fr:
+        return out + [f"skipped: {fr['skipped']}", ""]
+    out += ["| injected | file | order | first red (median) | wall (median) | first red ÷ wall | first failing job | "
+            "runs |", "|---|---|---|---|---|---|---|---|"]
+    for name, sc in fr.get("scenarios", {}).items():
+        for order in fr.get("orders", []):
+            runs = sc["runs"].get(order, [])
+            red, wall = _med(sc["first_red"].get(order)), _med(sc["wall"].get(order))
+            jobs = ", ".join(sorted({str(r.get("first_job")) for r in runs}))
+            out.append(f"| {name} | `{sc['file']}` | {order} | {_s(red)} | {_s(wall)} | {_x(_ratio(red, wall))} | "
+                       f"{jobs} | {len(runs)} |")
+    out += ["", "first-red ÷ critical-path (medians): " + "; ".join(
+        f"{name}: first red {_x(sc.get('red_vs_critical_path'))}, wall {_x(sc.get('wall_vs_critical_path'))}"
+        for name, sc in fr.get("scenarios", {}).items()),
+        "", "Times are from the command's start (a user's wait) to the moment of the first failure "
+        "(results.json `first_failure.at`, when the failing job's FAIL line is written), and to the end of the run.",
+        ""]
+    return out

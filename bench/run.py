@@ -21,7 +21,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold, graphinfo, handoff, incremental, machine, noop, report, scaling, switching, synth, targets
+from bench import (
+    cold,
+    firstred,
+    graphinfo,
+    handoff,
+    incremental,
+    machine,
+    noop,
+    report,
+    scaling,
+    switching,
+    synth,
+    targets,
+)
 from bench.session import Reps, Session
 
 SCHEMA = 1
@@ -42,14 +55,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="scratch directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--skip", default="", help="comma-separated sections to skip: cold,noop,breakdown,incremental,"
-                                              "scaling,switching")
+                                              "firstred,scaling,switching")
     return p.parse_args(argv)
 
 
 def reps_for(args: argparse.Namespace) -> Reps:
-    r = Reps(noop=2, forced=1, incremental=1, cold=1, scaling=1) if args.quick else Reps()
+    r = Reps(noop=2, forced=1, incremental=1, cold=1, scaling=1, firstred=1) if args.quick else Reps()
     if args.reps:
-        r = Reps(noop=args.reps, forced=args.reps, incremental=args.reps, cold=args.reps, scaling=args.reps)
+        r = Reps(noop=args.reps, forced=args.reps, incremental=args.reps, cold=args.reps, scaling=args.reps,
+                 firstred=args.reps)
     return r
 
 
@@ -153,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 s, "breakdown", lambda: noop.breakdown(s, 1 if args.quick else 10, work, cprofile=not args.quick))
         if "incremental" not in skip:
             data["incremental"] = section(s, "incremental", lambda: incremental.measure(s))
+        if "firstred" not in skip:
+            data["firstred"] = section(s, "firstred", lambda: firstred.measure(s))
         needs = {n: j.needs for n, j in s.jobs.items()}
         data["handoff"] = section(s, "handoff", lambda: handoff.summarize(
             [p for r in s.runs for p in handoff.pairs(r.results, needs, cold.workers(), r.extra.get("tag", ""))]))

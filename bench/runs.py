@@ -106,14 +106,14 @@ class Doit:
         return out
 
     def run(self, *doit_args: str, launcher: str = "doit", tag: str = "run", timeout: float = 1800,
-            state: Path | None = None) -> Result:
+            state: Path | None = None, env: dict[str, str] | None = None) -> Result:
         self.counter += 1
         run_id = f"bench-{tag}-{self.counter:03d}-{os.getpid()}"
         st = state or self.state
         args = [f"target={self.target}", f"state={st}"] + ([f"pipeline={self.pipeline}"] if self.pipeline else [])
         # From the runner's root, as a maintainer types it: doit finds dodo.py there.
         cmd = self.LAUNCHERS[launcher]() + list(doit_args) + args
-        res = timed(cmd, cwd=RUNNER, env=clean_env({"WARMCI_RUN_ID": run_id}), timeout=timeout)
+        res = timed(cmd, cwd=RUNNER, env=clean_env({**(env or {}), "WARMCI_RUN_ID": run_id}), timeout=timeout)
         res.run_id = run_id
         res.extra["tag"] = tag
         path = st / "runs" / run_id / "results.json"

@@ -16,6 +16,13 @@ push, from just before the delivery is sent:
   doit (goal <= 2 s); next to it, when warmci began dispatching jobs
   (results.json `start`) and when the success status arrived.
 
+Then (`--red-reps`, default 2) pushes that break the lint (an unused import
+in src/demo_app/table.py, so lint, the pytest jobs, the wheel, the smoke
+test and the Playwright suite rerun), each measured from the delivery: the
+run's first failure (results.json `first_failure.at`), the `failure`
+status GitHub receives at that moment while the run goes on ("Failing:
+lint-python ..."), and the final `failure` status at the end of the run.
+
 Writes OUT/service.json and OUT/service.md.
 """
 from __future__ import annotations
@@ -36,7 +43,10 @@ RUNNER = Path(__file__).resolve().parent.parent
 GOALS = {"pending_s": 1.0, "doit_start_s": 2.0}
 
 
-def measure(reps: int, work: Path, say: Any) -> dict[str, Any]:
+PY_SOURCE = "src/demo_app/table.py"
+
+
+def measure(reps: int, work: Path, say: Any, red_reps: int = 0) -> dict[str, Any]:
     sys.path.insert(0, str(RUNNER / "ci-runner"))
     from testing import github_payloads as gp
     from testing.ci_service import Service, ServiceConfig
@@ -75,11 +85,31 @@ def measure(reps: int, work: Path, say: Any) -> dict[str, Any]:
                              "checkout_s": run["doit_started_at"] - run["started_at"]})
                 say(f"push {i + 1}/{reps}: pending {rows[-1]['pending_s'] * 1000:.0f} ms, doit start "
                     f"{rows[-1]['doit_start_s'] * 1000:.0f} ms, success {rows[-1]['success_s']:.2f} s")
+            red = []
+            original = (remote.work / PY_SOURCE).read_text()
+            for i in range(red_reps):
+                future = "from __future__ import annotations\n"
+                broken = original.replace(future, f"{future}import os  # unused: bench red {i}\n", 1)
+                sha = remote.commit({PY_SOURCE: broken}, f"bench red {i}")
+                t0, run_id = push(sha)
+                early = gh.wait_for(lambda g, s=sha: [x for x in g.statuses(s, "warmci")
+                                                      if x["description"].startswith("Failing: ")], 900,
+                                    "the early failure status")[0]
+                run = service.wait_finished(run_id, timeout=900)
+                final = gh.final_status(sha, "warmci", timeout=60)
+                first = json.loads(Path(run["results_file"]).read_text())["first_failure"]
+                red.append({"sha": sha, "job": first["job"], "first_failure_s": first["at"] - t0,
+                            "failing_status_s": early["at"] - t0, "final_status_s": final["at"] - t0,
+                            "final": final["state"], "early": early["description"]})
+                say(f"red push {i + 1}/{red_reps}: {first['job']} failed at {red[-1]['first_failure_s']:.1f} s, "
+                    f"failure status {red[-1]['failing_status_s']:.1f} s, final {red[-1]['final_status_s']:.1f} s")
         finally:
             service.stop()
     keys = ("pending_s", "doit_start_s", "dispatch_s", "success_s", "checkout_s")
     summaries = {k: stats.summary([r[k] for r in rows]) for k in keys}
-    return {"pushes": rows, "summary": summaries,
+    red_keys = ("first_failure_s", "failing_status_s", "final_status_s")
+    return {"pushes": rows, "summary": summaries, "red_pushes": red,
+            "red_summary": {k: stats.summary([r[k] for r in red]) for k in red_keys},
             "goals": {k: {"goal": g, "median": summaries[k]["median"], "met": summaries[k]["median"] <= g}
                       for k, g in GOALS.items()}}
 
@@ -105,6 +135,18 @@ def markdown(d: dict[str, Any]) -> str:
         met = ("yes" if goal["met"] else "**no**") if goal else ""
         lines.append(f"| {label} | {s['median'] * 1000:.0f} ms | {s['min'] * 1000:.0f}–{s['max'] * 1000:.0f} ms | "
                      f"{s['q1'] * 1000:.0f}–{s['q3'] * 1000:.0f} ms | {target} | {met} |")
+    red = d.get("red_pushes") or []
+    if red:
+        lines += ["", f"{len(red)} pushes breaking the lint (an unused import in `{PY_SOURCE}`: lint, pytest, wheel, "
+                  "smoke and Playwright rerun), from the webhook to:", "",
+                  "| | median | min–max |", "|---|---|---|"]
+        for key, label in (("first_failure_s", "the run's first failure (results.json)"),
+                           ("failing_status_s", "`failure` status received, the run going on"),
+                           ("final_status_s", "final `failure` status received")):
+            s = d["red_summary"][key]
+            lines.append(f"| {label} | {s['median']:.2f} s | {s['min']:.2f}–{s['max']:.2f} s |")
+        lines += ["", "First failing jobs: " + ", ".join(sorted({r["job"] for r in red})) + "; early status: "
+                  f"`{red[0]['early']}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -112,13 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m bench.service", description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=20, help="pushes measured (default 20)")
+    p.add_argument("--red-reps", type=int, default=2, help="pushes that break the lint, measured (default 2)")
     p.add_argument("--out", type=Path, default=RUNNER / "bench" / "results", help="where service.json/.md go")
     args = p.parse_args(argv)
     started = time.perf_counter()
     data: dict[str, Any] = {"command": shlex.join(["./bootstrap", "python", "-m", "bench.service", *argv]),
-                            "machine": machine.describe(), "reps": args.reps}
+                            "machine": machine.describe(), "reps": args.reps, "red_reps": args.red_reps}
     with tempfile.TemporaryDirectory(prefix="warmci-bench-service-") as tmp:
-        data.update(measure(args.reps, Path(tmp), lambda msg: print(f"bench.service: {msg}", file=sys.stderr)))
+        data.update(measure(args.reps, Path(tmp), lambda msg: print(f"bench.service: {msg}", file=sys.stderr),
+                            red_reps=args.red_reps))
     data["machine"]["loadavg_at_end"] = machine.load()
     data["duration_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ class Reps:
     incremental: int = 3
     cold: int = 3
     scaling: int = 5
+    firstred: int = 2
 
 
 @dataclass

@@ -8,15 +8,18 @@ lists them all; nothing outside tasks/ branches on a kind.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from warmci.context import RUNNER_ROOT, Context
 from warmci.errors import PipelineError
 from warmci.execute.jobrun import run_job
+from warmci.filters import Filters
 from warmci.inputs import files
 from warmci.inputs.uptodate import InputsKey
-from warmci.pipeline.model import Job, Pipeline
+from warmci.pipeline.model import Job, Pipeline, Step
 from warmci.pipeline.reading import read_steps
 from warmci.pipeline.table import Table
 
@@ -41,6 +44,41 @@ class Kind:
 
     def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
         return base_task(job, ctx, pipe, index, self)
+
+    def testcases(self, job: Job, f: Filters) -> Job:
+        """The job as this run's testcase filters (k=, grep=, first-k=, first-grep=, lf=) make it; most kinds
+        run no test cases a filter could select, and stay as they are."""
+        return job
+
+
+def select_tests(job: Job, is_suite: Callable[[Step], bool], args: tuple[str, ...], label: str, *,
+                 first: bool, no_match_ok: int | None = None, strip: tuple[str, ...] = ()) -> Job:
+    """A job's suite steps with `args` added (e.g. ("-k", EXPR)).
+
+    `first`: as a first pass, a filtered copy of each suite step goes before the
+    first suite step, and the full suite follows and decides (the job is not
+    filtered). Otherwise the suite steps themselves are filtered, and so is the
+    job (`label` enters its key: such a success is never the job's). A first
+    pass of the kind's own (testmon's) is dropped from a filtered job.
+    `no_match_ok`: the exit code meaning "no test matched", which passes.
+    `strip`: arguments the copies drop (ones that write data of the full suite).
+    """
+
+    def narrowed(step: Step, first_pass: str) -> Step:
+        cmd = tuple(a for a in step.cmd if a not in strip) + args
+        ok = step.ok_exit + ((no_match_ok,) if no_match_ok is not None and no_match_ok not in step.ok_exit else ())
+        return dataclasses.replace(step, cmd=cmd, ok_exit=ok, first_pass=first_pass,
+                                   name=f"{step.name or step.cmd[0]} ({label})")
+
+    suites = [s for s in job.steps if is_suite(s) and not s.first_pass]
+    if not suites:
+        return job
+    if not first:
+        steps = tuple(narrowed(s, "") if s in suites else s for s in job.steps if not s.first_pass)
+        return dataclasses.replace(job, steps=steps, filtered=" ".join(x for x in (job.filtered, label) if x))
+    at = next(i for i, s in enumerate(job.steps) if is_suite(s))
+    copies = tuple(narrowed(s, label) for s in suites)
+    return dataclasses.replace(job, steps=job.steps[:at] + copies + job.steps[at:])
 
 
 class FileIndex:
@@ -144,7 +182,8 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, kind: Ki
         all_tools += pipe.js.tools
     if job.wheel is not None:
         all_tools += ("uv",)
-    key = InputsKey(ctx, job.entry, tuple(dict.fromkeys(all_tools)), job.python_version, job.keyed_env)
+    key = InputsKey(ctx, job.entry, tuple(dict.fromkeys(all_tools)), job.python_version, job.keyed_env,
+                    filtered=job.filtered)
     return {
         "basename": job.name,
         "doc": kind.describe(job),
@@ -155,5 +194,6 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, kind: Ki
         "uptodate": [key],
         # lockfiles: so that warmci.inputs.why can say "lockfile uv.lock changed" rather than "file".
         "meta": {"warmci": {"kind": job.kind, "group": job.group, "ports": list(job.ports), "timeout": job.timeout,
-                            "estimate": kind.estimate, "lockfiles": sorted({index.path(f) for f in locks})}},
+                            "estimate": kind.estimate, "lockfiles": sorted({index.path(f) for f in locks}),
+                            **({"filter": job.filtered} if job.filtered else {})}},
     }

@@ -13,13 +13,18 @@ from warmci.run import history, schedule
 
 def tasks(ctx: Context, pipe: Pipeline) -> Iterator[dict[str, Any]]:
     index = common.FileIndex(ctx, pipe)
-    built = [registry.KINDS[job.kind].task(job, ctx, pipe, index) for job in pipe.jobs.values()]
+    built = []
+    for job in pipe.jobs.values():
+        kind = registry.KINDS[job.kind]
+        built.append(kind.task(kind.testcases(job, ctx.filters), ctx, pipe, index))
     last = history.load(ctx.state)  # one read per run: the run itself updates it only at the end
     states = filestates.of(ctx)
     for task in built:
         # Last on purpose: it runs after the checks that decide, and records why (warmci.inputs.why).
         task["uptodate"].append(why.Probe(ctx.target, last, states))
-    if schedule.mode() == "critical-path":
-        schedule.install()
-        built = schedule.prioritize(built, history.durations(last))
+    order = schedule.mode()
+    if order != "definition":
+        built = schedule.prioritize(built, last)
+        critical = max((t["meta"]["warmci"]["priority"] for t in built), default=0.0)
+        schedule.install(schedule.Scheduler(order, schedule.bound(critical)))
     yield from built

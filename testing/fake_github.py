@@ -127,9 +127,11 @@ class FakeGitHub:
                 self._lock.wait(min(left, 0.5))
 
     def final_status(self, sha: str, context: str, timeout: float = 300.0) -> dict[str, Any]:
-        """The first non-pending status for `sha` in `context`."""
+        """The first non-pending status for `sha` in `context` that ends its run (not the early `Failing: ...`
+        posted at the run's first failure)."""
         def done(gh: FakeGitHub) -> dict[str, Any] | None:
-            final = [s for s in gh.statuses(sha, context) if s["state"] != "pending"]
+            final = [s for s in gh.statuses(sha, context) if s["state"] != "pending"
+                     and not s["description"].startswith("Failing: ")]
             return final[0] if final else None
         return self.wait_for(done, timeout, f"a final {context} status for {sha[:7]}")  # type: ignore[no-any-return]
 

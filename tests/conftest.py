@@ -9,6 +9,7 @@ import pytest
 
 from warmci.execute import proc
 
+from .demo_target import demo  # noqa: F401 (the warm demo, shared by the demo test modules)
 from .small_target import target, tool_env  # noqa: F401 (fixtures shared by the small-target tests)
 
 

@@ -58,6 +58,7 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
 
     (size,) = data["scaling"]["sizes"]
     assert size["files"] >= 1000 and size["job_file_pairs"] >= 3 * 1000 and size["noop"]["median"] > 0, size
+    assert data["firstred"]["skipped"] and "## 6. Time to the first red" in md  # scenarios of the demo only
     sw = data["switching"]
     assert sw["return"]["store"]["reran_nothing"], sw["return"]["store"]  # every return restored
     assert all(r["restored"] for r in sw["return"]["store"]["returns"])

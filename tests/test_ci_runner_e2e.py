@@ -8,6 +8,7 @@ own, made from the first commit, so they do not supersede one another.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,32 @@ def test_a_failing_commit_gives_failure_and_a_rerun_runs_only_what_failed(world:
     assert [s["state"] for s in world.gh.statuses(broken, CONTEXT)][-1] == "failure"
     listing = cli(world.config.path, "queue", "--all")
     assert listing.returncode == 0 and f"{rerun_id}  failed" in listing.stdout, listing.stdout
+    # The first failure turned the commit red the moment warmci recorded it, while the run went on.
+    run = world.service.run(run_id)
+    red = first["first_failure"]
+    assert red["job"] == "test-js", red
+    early = [(state, desc, at) for state, desc, at in outbox(world, broken, CONTEXT)
+             if desc.startswith("Failing: test-js failed after")]
+    assert early and early[0][0] == "failure", outbox(world, broken, CONTEXT)
+    assert red["at"] <= early[0][2] < min(red["at"] + 2.0, run["finished_at"]), (red, early, run)
+    # A filtered rerun (the operator CLI passes warmci's filters to doit) reports beside the commit's context.
+    p = cli(world.config.path, "rerun", str(run_id), "--skip", "test-js")
+    assert p.returncode == 0, p.stderr
+    filtered = world.service.wait_finished(int(p.stdout.split("queued run ")[1].split()[0]))
+    assert filtered["state"] == "passed", filtered
+    jobs = world.results(filtered)["jobs"]
+    assert jobs["test-js"]["status"] == "filtered" and world.results(filtered)["filters"] == {"skip": ["test-js"]}
+    done = world.gh.final_status(broken, f"{CONTEXT}/filtered")
+    assert done["state"] == "success" and done["description"].endswith("[skip=test-js]"), done
+    assert [s["state"] for s in world.gh.statuses(broken, CONTEXT)][-1] == "failure"  # the commit stays red
+
+
+def outbox(world: World, sha: str, context: str) -> list[tuple[str, str, float]]:
+    """Every status the service queued for a commit (the poster may send only the newest of several)."""
+    with sqlite3.connect(world.base / "svc" / "queue.sqlite3") as c:
+        rows = c.execute("SELECT state, description, created_at FROM outbox WHERE sha = ? AND context = ? "
+                         "ORDER BY id", (sha, context)).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def test_two_quick_pushes_the_first_is_cancelled_as_superseded_the_last_goes_green(world: World) -> None:

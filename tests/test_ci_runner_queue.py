@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ci_runner import config, doitrun, events, runsdb
+from ci_runner import cli, config, doitrun, events, runsdb, worker
 from ci_runner.errors import RunnerError
 from ci_runner.intake import Intake
 from ci_runner.runsdb import RunsDB
+from ci_runner.statuses import StatusBook
 from testing import github_payloads as gp
 from testing.ci_service import SECRET, TOKEN, ServiceConfig
 
@@ -203,3 +204,57 @@ def test_doit_never_sees_the_services_secrets() -> None:
     env = doitrun.environment({"WARMCI_WEBHOOK_SECRET": "s", "WARMCI_GITHUB_TOKEN": "t", "PATH": "/bin",
                                "WARMCI_STATE": "/elsewhere"}, "ci-1-1", A, "main")
     assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main"}
+
+
+def test_filters_from_the_cli_reach_doit_and_a_filtered_run_reports_beside_the_commits_context(
+        intake: Intake, tmp_path: Path) -> None:
+    args = cli.parser().parse_args(["rerun", "--config", "x", "7", "--skip", "playwright-app,lint-python", "-k",
+                                    "table and not slow", "--first-grep", "sorts", "--failed-tests"])
+    assert cli.filter_args(args) == ["skip=playwright-app,lint-python", "k=table and not slow",
+                                     "first-grep=sorts", "lf=1"]
+    with pytest.raises(RunnerError, match="--grep: empty value"):
+        cli.filter_args(cli.parser().parse_args(["enqueue", "--config", "x", "o/demo", A, "--grep", " "]))
+    run_id = intake.enqueue("o/demo", A, "main", ["skip=test-js", "k=table"]).run
+    plain_id = intake.enqueue("o/demo", B, "main").run
+    with intake.db.read() as c:
+        run, plain = runsdb.run(c, run_id or 0), runsdb.run(c, plain_id or 0)
+    assert run is not None and plain is not None
+    assert run.doit_filters == ["skip=test-js", "k=table"] and plain.doit_filters == []
+    repo = intake.config.repo("o/demo")
+    assert repo is not None
+    assert doitrun.command(repo, run.doit_filters)[-2:] == ["skip=test-js", "k=table"]
+    book = StatusBook("warmci", "https://ci.example.org")
+    assert book.queued(run, 1, 1).context == "warmci/filtered" and book.queued(plain, 1, 1).context == "warmci"
+    assert book.job_groups(run, {"jobs": {"a": {"kind": "pytest", "status": "passed"}}}) == []
+    first = {"job": "lint-python", "status": "failed", "where": "job", "at": 1.0}
+    failing = book.failing(plain, first, 3.14)
+    assert (failing.state, failing.context) == ("failure", "warmci")
+    assert failing.description == ("Failing: lint-python failed after 3.1 s; the run goes on to report every "
+                                   "failure")
+    out = doitrun.outcome(0, {"status": "passed", "jobs": {"a": {"status": "passed"}},
+                              "filters": {"skip": ["test-js"], "k": "table"}}, tmp_path / "x", None)
+    assert out.detail == "Passed: 1 jobs (1 ran, 0 up to date) [skip=test-js k=table]"
+    # The first failure file as warmci writes it, read back by the worker's watcher, once.
+    path = doitrun.first_failure_path(tmp_path / "st", "ci-1-1")
+    red = worker.FirstRed(path, 0.0)
+    assert red.check() is None
+    path.parent.mkdir(parents=True)
+    path.write_text('{"job": "lint-python", "status": "failed", "at": 2.5, "where": "job"}')
+    assert red.check() == {"job": "lint-python", "status": "failed", "at": 2.5, "where": "job"}
+    assert red.check() is None
+
+
+def test_a_queue_of_the_first_schema_gets_the_filters_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "q.sqlite3"
+    old = runsdb._SCHEMA.replace(",\n    filters TEXT NOT NULL DEFAULT '[]'", "")
+    with sqlite3.connect(db) as c:
+        c.executescript(old)
+        c.execute("INSERT INTO runs (repo, sha, branch, ref, lane, trigger, state, queued_at) VALUES "
+                  "('o/demo', ?, 'main', '', 'l', 'push', 'passed', 1.0)", (A,))
+        c.execute("PRAGMA user_version=1")
+    q = RunsDB(db)
+    with q.read() as c:
+        (run,) = runsdb.runs(c)
+        assert run.doit_filters == [] and c.execute("PRAGMA user_version").fetchone()[0] == runsdb.SCHEMA_VERSION

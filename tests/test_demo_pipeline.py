@@ -1,7 +1,7 @@
 """The real demo pipeline on a temporary git copy: cold run, no-op, and what each change reruns.
 
-One cold run is shared by the module; every scenario restores the tree and
-proves the pipeline is warm again before the next one starts.
+One cold run is shared (tests/demo_target.py); every scenario restores the
+tree and proves the pipeline is warm again before the next one starts.
 """
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .helpers import DEMO, RUNNER, Run, free_port, make_repo, run_doit
+from .demo_target import Demo
+from .helpers import RUNNER, run_doit
 
 pytestmark = pytest.mark.slow
 
@@ -26,41 +25,6 @@ ALL = {
 }
 DOWNSTREAM_OF_WHEEL = {"build-wheel", "smoke-test", "playwright-app"}
 PYTEST_JOBS = {"test-python-3.11", "test-python-3.12", "test-python-3.13"}
-
-
-@dataclass
-class Demo:
-    target: Path
-    state: Path
-    cold: Run
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> Run:
-        return run_doit(self.target, self.state, *args, env=env)
-
-    def assert_warm(self) -> None:
-        run = self.run()
-        assert run.rc == 0 and run.executed == set(), run
-
-    def change(self, rel: str, text: str) -> str:
-        path = self.target / rel
-        old = path.read_text()
-        path.write_text(text)
-        return old
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    base = tmp_path_factory.mktemp("demo")
-    target = make_repo(base / "demo", copy_from=DEMO)
-    # A port of our own, so a developer's running demo cannot collide with the test.
-    toml = target / "warmci.toml"
-    toml.write_text(toml.read_text().replace("8765", str(free_port())))
-    subprocess.run(["git", "-C", str(target), "commit", "-qam", "test port"], check=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
-    state = base / "state"
-    cold = run_doit(target, state)
-    yield Demo(target, state, cold)
 
 
 def test_cold_run_passes_every_job(demo: Demo) -> None:

@@ -45,10 +45,13 @@ def test_demo_pipeline_loads_with_every_job_and_its_needs() -> None:
     assert pipe.jobs["build-js"].needs == ["install-js-deps"]
     assert pipe.jobs["playwright-app"].needs == ["install-js-deps", "build-wheel"]
     assert pipe.jobs["playwright-app"].ports == (8765,)
-    marker_step = pipe.jobs["test-python-3.11"].steps[1]
+    changed, bulk, marker_step = pipe.jobs["test-python-3.11"].steps  # testmon = true: a first pass
     assert marker_step.ok_exit == (0, 5) and "timing_dependent" in marker_step.cmd
-    assert pipe.jobs["test-python-3.11"].steps[0].ok_exit == (0,)
-    assert "-n" in pipe.jobs["test-python-3.11"].steps[0].cmd
+    assert bulk.ok_exit == (0,) and "-n" in bulk.cmd and "--testmon-noselect" in bulk.cmd and not bulk.first_pass
+    assert changed.first_pass == "testmon" and changed.ok_exit == (0, 5) and "-n" not in changed.cmd
+    assert "--testmon-forceselect" in changed.cmd and changed.only_if == "{work}/testmondata.sqlite"
+    assert all("--failed-first" in s.cmd and "cache_dir={state}/pytest-cache/{job}" in s.cmd
+               for s in pipe.jobs["test-python-3.11"].steps)
 
 
 def test_matrix_substitutes_the_value_everywhere(tmp_path: Path) -> None:
@@ -164,7 +167,7 @@ timing_tests = ["tests/perf_test.py", "tests/a_test.py::test_fast"]
     assert ["--deselect", "tests/perf_test.py"] == list(bulk.cmd[bulk.cmd.index("tests/perf_test.py") - 1:][:2])
     assert "tests/a_test.py::test_fast" in bulk.cmd and "-n" in bulk.cmd
     assert timed.name == "timing_tests" and timed.ok_exit == (0,) and "-n" not in timed.cmd
-    assert timed.cmd[5:7] == ("tests/perf_test.py", "tests/a_test.py::test_fast") and "tests" not in timed.cmd
+    assert timed.cmd[6:8] == ("tests/perf_test.py", "tests/a_test.py::test_fast") and "tests" not in timed.cmd
     assert timed.cmd[-2:] == ("-m", "not slow")
 
 

@@ -38,7 +38,7 @@ def test_results_json_of_a_first_run(target: Path, tmp_path: Path, tool_env: dic
     r = run.results
     assert r["schema"] == 3 and r["status"] == "passed" and r["counts"] == {"passed": 3}
     assert r["sha"] == git(target, "rev-parse", "HEAD").strip() and r["branch"] == "main"
-    assert r["order"] == "critical-path"
+    assert r["order"] == "first-red"
     for name in ALL:
         job = r["jobs"][name]
         assert job["status"] == "passed" and job["exit_code"] == 0

@@ -44,7 +44,8 @@ def test_critical_path_of_a_run_where_nothing_ran() -> None:
 def test_priorities_are_longest_remaining_paths_and_order_the_tasks() -> None:
     tasks = [{"basename": n, "task_dep": deps} for n, deps in
              [("s1", []), ("s2", []), ("l1", []), ("l2", ["l1"]), ("l3", ["l2"]), ("t", ["l1"])]]
-    ordered = schedule.prioritize(tasks, {"s1": 1.0, "s2": 1.0, "l1": 2.0, "l2": 3.0, "l3": 1.0})
+    durations = {"s1": 1.0, "s2": 1.0, "l1": 2.0, "l2": 3.0, "l3": 1.0}
+    ordered = schedule.prioritize(tasks, {n: {"status": "passed", "duration": d} for n, d in durations.items()})
     prio = {t["basename"]: t["meta"]["warmci"]["priority"] for t in ordered}
     # t was never seen: it counts as the median known job (1 s).
     assert prio == {"l1": 6.0, "l2": 4.0, "l3": 1.0, "t": 1.0, "s1": 1.0, "s2": 1.0}
@@ -52,9 +53,10 @@ def test_priorities_are_longest_remaining_paths_and_order_the_tasks() -> None:
 
 
 def test_order_mode_from_the_environment() -> None:
-    assert schedule.mode({}) == "critical-path"
+    assert schedule.mode({}) == "first-red"
     assert schedule.mode({"WARMCI_ORDER": "definition"}) == "definition"
-    with pytest.raises(Exception, match="expected one of critical-path, definition"):
+    assert schedule.mode({"WARMCI_ORDER": "critical-path"}) == "critical-path"
+    with pytest.raises(Exception, match="expected one of first-red, critical-path, definition"):
         schedule.mode({"WARMCI_ORDER": "fifo"})
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warmci.errors import WarmciError
+from warmci.filters import Filters
+from warmci.filters import parse as parse_filters
 
 RUNNER_ROOT = Path(__file__).resolve().parent.parent
 DEMO = RUNNER_ROOT / "examples" / "demo"
@@ -25,6 +27,7 @@ class Context:
     state: str
     run_id: str
     deadline: float = 0.0  # epoch seconds by which the whole run must end; 0: none
+    filters: Filters = Filters()  # skip=, first=, k=, grep=, ... (warmci.filters)
     store: str = ""  # the result store's directory; "": results are not kept (WARMCI_STORE=off)
     store_max: int = 0  # its size limit in bytes (least recently used entries go first)
     sha: str | None = None  # the target's commit and branch (warmci.run.gitinfo), recorded with kept results
@@ -79,6 +82,10 @@ class Context:
     @property
     def run_log(self) -> str:
         return os.path.join(self.run_dir, "run.log")
+
+    @property
+    def first_failure_file(self) -> str:
+        return os.path.join(self.run_dir, "first-failure.json")
 
     @property
     def cancel_marker(self) -> str:
@@ -151,11 +158,13 @@ def resolve(get_var: Callable[[str, str | None], str | None] | None = None,
         raise WarmciError(f"state directory {state} is inside the target {target}; "
                           "`git clean -fdx` would erase it: choose a state dir outside the target")
     run_id = env.get("WARMCI_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    filters = parse_filters(get_var) if get_var else Filters()
     store, store_max = store_choice(env, state)
     if store and _is_inside(Path(store), target):
         raise WarmciError(f"result store {store} (WARMCI_STORE) is inside the target {target}; "
                           "`git clean -fdx` would erase it: choose a directory outside the target")
-    return Context(str(target), str(pipeline.resolve()), str(state), run_id, store=store, store_max=store_max)
+    return Context(str(target), str(pipeline.resolve()), str(state), run_id, filters=filters, store=store,
+                   store_max=store_max)
 
 
 DEFAULT_STORE_MAX = 5 * 2**30

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-from warmci import context, doitapi
+from warmci import context, doitapi, filters
 from warmci.errors import WarmciError
 from warmci.inputs import filestates, key
 from warmci.pipeline import reading
@@ -34,8 +34,9 @@ def load(get_var: Callable[[str, str | None], str | None],
     try:
         ctx = context.resolve(get_var)
         pipe = reading.load(ctx.pipeline, kinds)
+        chosen = filters.resolve(ctx.filters, pipe.jobs, pipe.groups())
         sha, branch = gitinfo.head(ctx.target)
-        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline, sha=sha, branch=branch)
+        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline, filters=chosen, sha=sha, branch=branch)
     except WarmciError as exc:
         _setup_error(exc)
     os.makedirs(ctx.state, exist_ok=True)  # doit opens its DB here before any task runs
@@ -47,6 +48,8 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
     life = lifecycle.Lifecycle(ctx)
     doitapi.control_runs(life)
     doitapi.resolve_names()
+    planner = filters.Planner(ctx.filters, _setup_error)
+    doitapi.before_dispatch(planner)
     doitapi.on_dispatch(key.stamp(ctx))  # each job doit runs carries its whole key to its worker
     return {
         "dep_file": ctx.db_file,
@@ -56,7 +59,7 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
         "num_process": os.cpu_count() or 1,
         "par_type": "process",
         "continue": True,  # every independent job reports; `--no-continue` stops at the first failure
-        "reporter": reporter.make_reporter(ctx, life.record),
+        "reporter": reporter.make_reporter(ctx, life.record, planner),
         "verbosity": 1,
     }
 

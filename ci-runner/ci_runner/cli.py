@@ -2,9 +2,14 @@
 
     serve    --config FILE                     run the service (webhook, worker, statuses)
     queue    --config FILE [--all] [--json]    the queue: running, queued (with position), waiting
-    enqueue  --config FILE REPO SHA [--branch B]   run a commit by hand
+    enqueue  --config FILE REPO SHA [--branch B] [FILTERS]   run a commit by hand
     cancel   --config FILE RUN                 cancel a queued or running run
-    rerun    --config FILE RUN                 run a finished run's commit again (only what failed reruns)
+    rerun    --config FILE RUN [FILTERS]       run a finished run's commit again (only what failed reruns)
+
+FILTERS are warmci's (passed to doit as its variables; see the runner's README):
+    --skip JOB,...   --first JOB,...   -k EXPR   --grep EXPR   --first-k EXPR   --first-grep EXPR
+    --failed-tests   only the tests that failed last time (a rerun of only the failed tests)
+A filtered run reports to the context `<status_context>/filtered`, never to the commit's own.
     approve  --config FILE RUN                 let a fork's pull request run
 
 --config defaults to $WARMCI_RUNNER_CONFIG. Secrets come only from the
@@ -49,12 +54,46 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("repo", help="owner/name, as in the config")
     e.add_argument("sha", help="the full 40-character commit SHA")
     e.add_argument("--branch", help="the branch it is on (fetched if the SHA is not yet in the checkout)")
+    add_filters(e)
     for name, help in (("cancel", "cancel a queued or running run"),
                        ("rerun", "queue a finished run's commit again: jobs that passed are up to date and skip"),
                        ("approve", "let a waiting fork pull request's run start")):
         c = cmd(name, help)
         c.add_argument("run", type=int, help="the run's id (see `queue`)")
+        if name == "rerun":
+            add_filters(c)
     return p
+
+
+# option -> warmci's doit variable (warmci/filters.py)
+FILTERS = {"skip": "skip", "first": "first", "k": "k", "grep": "grep", "first_k": "first-k",
+           "first_grep": "first-grep"}
+
+
+def add_filters(c: argparse.ArgumentParser) -> None:
+    g = c.add_argument_group("filters (warmci's, passed on to doit)")
+    g.add_argument("--skip", metavar="JOB,...", help="these jobs do not run; what needs them is reported not-run")
+    g.add_argument("--first", metavar="JOB,...", help="these jobs (and what they need) before the rest of the run")
+    g.add_argument("-k", metavar="EXPR", help="pytest jobs run only the tests `-k EXPR` selects")
+    g.add_argument("--grep", metavar="EXPR", help="Playwright jobs run only the tests `--grep EXPR` selects")
+    g.add_argument("--first-k", metavar="EXPR", help="`-k EXPR` as a first pass, then the full pytest suites")
+    g.add_argument("--first-grep", metavar="EXPR", help="`--grep EXPR` as a first pass, then the full suites")
+    g.add_argument("--failed-tests", action="store_true",
+                   help="only the tests that failed last time (pytest --lf, Playwright --last-failed)")
+
+
+def filter_args(args: argparse.Namespace) -> list[str]:
+    """The filters given as doit variables (`skip=JOB,...`)."""
+    out = []
+    for dest, var in FILTERS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            if not value.strip():
+                raise RunnerError(f"--{dest.replace('_', '-')}: empty value")
+            out.append(f"{var}={value.strip()}")
+    if getattr(args, "failed_tests", False):
+        out.append("lf=1")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,11 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "queue":
             return show_queue(intake.db, args.all, args.json)
         if args.command == "enqueue":
-            reply = intake.enqueue(args.repo, args.sha.lower(), args.branch)
+            reply = intake.enqueue(args.repo, args.sha.lower(), args.branch, filter_args(args))
         elif args.command == "cancel":
             reply = intake.cancel(args.run)
         elif args.command == "rerun":
-            reply = intake.rerun(args.run)
+            reply = intake.rerun(args.run, filter_args(args))
         else:
             reply = intake.approve(args.run)
         print(reply.message)
@@ -93,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _line(run: Run, place: int = 0) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.queued_at))
     where = f"#{place}" if place else run.state
+    filters = f"  [{' '.join(run.doit_filters)}]" if run.doit_filters else ""
     return (f"{run.id:>6}  {where:<10} {run.repo}@{run.short_sha}  {run.branch or '-'}  {run.trigger}  {when}"
-            f"{'  ' + run.detail if run.detail else ''}")
+            f"{filters}{'  ' + run.detail if run.detail else ''}")
 
 
 def show_queue(db: RunsDB, all_runs: bool, as_json: bool) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,27 @@ class Outcome:
     results: dict[str, Any] | None
 
 
-def command(repo: RepoConfig) -> list[str]:
+def command(repo: RepoConfig, filters: Sequence[str] = ()) -> list[str]:
+    """doit on the repository; `filters` are warmci's filter variables (`skip=JOB,...`, `k=EXPR`, ...)."""
     cmd = [sys.executable, "-m", "doit", "-f", str(RUNNER_ROOT / "dodo.py"), *repo.doit_args,
-           f"target={repo.checkout_dir}", f"state={repo.state_dir}"]
+           f"target={repo.checkout_dir}", f"state={repo.state_dir}", *filters]
     if repo.pipeline:
         cmd.append(f"pipeline={repo.pipeline}")
     return cmd
+
+
+def first_failure_path(state_dir: Path, run_id: str) -> Path:
+    """Where warmci writes the run's first failure the moment it happens (docs/results.md)."""
+    return state_dir / "runs" / run_id / "first-failure.json"
+
+
+def read_first_failure(path: Path) -> dict[str, Any] | None:
+    """warmci writes the file whole (a hard link into place): it is there complete, or not at all."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("job") else None
 
 
 def environment(base: Mapping[str, str], run_id: str, sha: str, branch: str) -> dict[str, str]:
@@ -71,6 +86,13 @@ def _seconds(results: dict[str, Any]) -> str:
     return f" in {d:.1f} s" if isinstance(d, int | float) else ""
 
 
+def _filtered(results: dict[str, Any]) -> str:
+    f = results.get("filters")
+    if not isinstance(f, dict) or not f:
+        return ""
+    return " [" + " ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in f.items()) + "]"
+
+
 def _last_error(log_file: Path) -> str:
     try:
         lines = log_file.read_text(errors="replace").splitlines()
@@ -95,7 +117,7 @@ def outcome(exit_code: int | None, results: dict[str, Any] | None, log_file: Pat
         return Outcome(state, f"doit exited {exit_code} without results.json{': ' + why if why else ''}", None)
     state = _RUN_STATUS.get(str(results.get("status")), by_exit or "errored")
     jobs = {n: j.get("status") for n, j in (results.get("jobs") or {}).items() if isinstance(j, dict)}
-    took = _seconds(results)
+    took = _seconds(results) + _filtered(results)
     if state == "passed":
         ran = sum(1 for s in jobs.values() if s == "passed")
         return Outcome(state, f"Passed: {len(jobs)} jobs ({ran} ran, {len(jobs) - ran} up to date){took}", results)

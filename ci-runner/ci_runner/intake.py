@@ -9,10 +9,11 @@ protected (those are all built).
 """
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import time
 
@@ -65,7 +66,7 @@ class Intake:
 
     # --- the operator CLI --------------------------------------------------------------------
 
-    def enqueue(self, repo: str, sha: str, branch: str | None = None) -> Reply:
+    def enqueue(self, repo: str, sha: str, branch: str | None = None, filters: Sequence[str] = ()) -> Reply:
         rc = self.config.repo(repo)
         if rc is None:
             raise RunnerError(f"repository {repo} is not in the config; configured: {', '.join(self.config.repos)}")
@@ -74,9 +75,11 @@ class Intake:
         request = RunRequest(repo=rc.name, sha=sha, branch=branch or "", lane=f"manual:{uuid.uuid4().hex}",
                              ref=f"refs/heads/{branch}" if branch else "", trigger="manual", author="operator",
                              message="enqueued by an operator")
-        return self._write(lambda c: self._submit(c, request, dedupe=False, approved_by="operator"))
+        return self._write(lambda c: self._submit(c, request, dedupe=False, approved_by="operator", filters=filters))
 
-    def rerun(self, run_id: int) -> Reply:
+    def rerun(self, run_id: int, filters: Sequence[str] = ()) -> Reply:
+        """The run's commit again, with `filters` (warmci's doit variables; none: the whole pipeline, whose
+        jobs that passed are up to date)."""
         def op(c: sqlite3.Connection) -> Reply:
             old = self._get(c, run_id)
             if old.state not in runsdb.FINISHED:
@@ -84,7 +87,7 @@ class Intake:
             request = RunRequest(repo=old.repo, sha=old.sha, branch=old.branch, ref=old.ref,
                                  lane=f"rerun:{uuid.uuid4().hex}", trigger="rerun", author=old.author,
                                  message=old.message, pr=old.pr)
-            return self._submit(c, request, dedupe=False, approved_by="operator", rerun_of=run_id)
+            return self._submit(c, request, dedupe=False, approved_by="operator", rerun_of=run_id, filters=filters)
         return self._write(op)
 
     def cancel(self, run_id: int, reason: str = "Cancelled by an operator") -> Reply:
@@ -119,7 +122,8 @@ class Intake:
         return run
 
     def _submit(self, c: sqlite3.Connection, req: RunRequest, *, dedupe: bool = True,
-                approved_by: str | None = None, rerun_of: int | None = None, delivery: str | None = None) -> Reply:
+                approved_by: str | None = None, rerun_of: int | None = None, delivery: str | None = None,
+                filters: Sequence[str] = ()) -> Reply:
         if dedupe:
             same = runsdb.runs(c, "repo = ? AND sha = ? AND state != 'cancelled'", (req.repo, req.sha), limit=1)
             if same:
@@ -130,7 +134,7 @@ class Intake:
             c, repo=req.repo, sha=req.sha, branch=req.branch, ref=req.ref, lane=req.lane, pr=req.pr,
             trigger=req.trigger, author=req.author, message=req.message, untrusted=int(req.untrusted),
             protected=int(req.protected), approved_by=approved_by, rerun_of=rerun_of, delivery=delivery,
-            state="waiting" if waiting else "queued")
+            state="waiting" if waiting else "queued", filters=json.dumps(list(filters)))
         run = self._get(c, run_id)
         if not req.protected:
             self._supersede(c, run)

@@ -7,6 +7,7 @@ final one. WAL lets the operator CLI read and write while the service runs.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.filters
 ACTIVE = ("queued", "waiting", "running")
 FINISHED = ("passed", "failed", "errored", "cancelled")
 
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS runs (
     queued_at REAL NOT NULL, started_at REAL, doit_started_at REAL, finished_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     pid INTEGER, pid_created REAL, run_id TEXT, state_dir TEXT, checkout_dir TEXT, log_file TEXT,
-    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER
+    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER,
+    filters TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, id);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (repo, sha);
@@ -84,10 +86,16 @@ class Run:
     results_file: str | None
     cancel_reason: str | None
     superseded_by: int | None
+    filters: str = "[]"  # JSON list of warmci's filter variables for doit, e.g. ["skip=test-js", "k=table"]
 
     @property
     def short_sha(self) -> str:
         return self.sha[:7]
+
+    @property
+    def doit_filters(self) -> list[str]:
+        value = json.loads(self.filters or "[]")
+        return [str(v) for v in value] if isinstance(value, list) else []
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -120,6 +128,8 @@ class RunsDB:
 
                 raise RunnerError(f"{self.path} was written by a newer ci-runner (schema {version}); "
                                   "upgrade the runner or point service.state_dir elsewhere")
+            if version == 1:  # a queue of the first release: the one column it lacks
+                c.execute("ALTER TABLE runs ADD COLUMN filters TEXT NOT NULL DEFAULT '[]'")
             c.executescript(_SCHEMA)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

@@ -16,6 +16,7 @@ from ci_runner.runsdb import Run
 
 GITHUB_STATE = {"passed": "success", "failed": "failure", "errored": "error", "cancelled": "error"}
 MAX_DESCRIPTION = 140  # GitHub cuts longer descriptions
+FILTERED = "filtered"  # the context suffix of runs with filters
 GOOD_JOB = ("passed", "up-to-date", "restored", "skipped", "filtered")
 
 
@@ -49,8 +50,13 @@ class StatusBook:
     def url(self, run: Run) -> str:
         return f"{self.public_url}/runs/{run.id}"
 
+    def context_of(self, run: Run) -> str:
+        """A filtered run (skip=, first=, k=, ...) reports beside the commit's own context, never in it:
+        a green that ran only part of the pipeline must not make the commit green."""
+        return f"{self.context}/{FILTERED}" if run.doit_filters else self.context
+
     def _status(self, run: Run, state: str, description: str, context: str | None = None) -> CommitStatus:
-        return CommitStatus(state, context or self.context, _cut(description), self.url(run))
+        return CommitStatus(state, context or self.context_of(run), _cut(description), self.url(run))
 
     def queued(self, run: Run, place: int, total: int) -> CommitStatus:
         where = "next in line" if place <= 1 else f"position {place} of {total}"
@@ -67,8 +73,19 @@ class StatusBook:
     def finished(self, run: Run) -> CommitStatus:
         return self._status(run, GITHUB_STATE.get(run.state, "error"), run.detail or run.state)
 
+    def failing(self, run: Run, first: dict[str, Any], seconds: float | None) -> CommitStatus:
+        """The run's first failure, posted the moment warmci records it, while the run goes on."""
+        job, status = first.get("job", "a job"), first.get("status", "failed")
+        where = " (a first pass)" if first.get("where") == "first pass" else ""
+        took = f" after {seconds:.1f} s" if seconds is not None else ""
+        return self._status(run, "failure", f"Failing: {job} {status}{where}{took}; the run goes on to report "
+                                            "every failure")
+
     def job_groups(self, run: Run, results: dict[str, Any] | None) -> list[CommitStatus]:
-        """One status per job kind (`warmci/pytest`, ...): which family failed, at a glance."""
+        """One status per job kind (`warmci/pytest`, ...): which family failed, at a glance (none for a
+        filtered run: its jobs did not all run in full)."""
+        if run.doit_filters:
+            return []
         jobs = (results or {}).get("jobs") or {}
         groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for name, job in jobs.items():

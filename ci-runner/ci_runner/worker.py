@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ci_runner import checkout, doitrun, procs, runsdb
 from ci_runner.config import Config, RepoConfig
@@ -77,6 +78,22 @@ def requeue(c: sqlite3.Connection, book: StatusBook, run: Run, why: str, *, coun
     queue_status(c, again, book.queued(again, place, total))
 
 
+class FirstRed:
+    """The run's first-failure file (warmci writes it whole, once, the moment a job fails), seen once."""
+
+    def __init__(self, path: Path, started: float) -> None:
+        self.path, self.started = path, started
+        self.seen = False
+
+    def check(self) -> dict[str, Any] | None:
+        """The first failure the first time it is there, else None."""
+        if self.seen or not self.path.exists():
+            return None
+        first = doitrun.read_first_failure(self.path)
+        self.seen = first is not None
+        return first
+
+
 class Worker(threading.Thread):
     def __init__(self, db: RunsDB, config: Config, wake: threading.Event, stop: threading.Event,
                  posted: threading.Event, n: int = 0) -> None:
@@ -116,10 +133,12 @@ class Worker(threading.Thread):
             return
         if self._stopping_or_cancelled(run):
             return
-        proc = doitrun.start(doitrun.command(repo), env, repo.checkout_dir, Path(run.log_file))
+        started = time.time()
+        proc = doitrun.start(doitrun.command(repo, run.doit_filters), env, repo.checkout_dir, Path(run.log_file))
         with self.db.write() as c:
-            runsdb.update(c, run.id, pid=proc.pid, pid_created=procs.started(proc.pid), doit_started_at=time.time())
-        code, reason = self._watch(run, repo, proc)
+            runsdb.update(c, run.id, pid=proc.pid, pid_created=procs.started(proc.pid), doit_started_at=started)
+        red = FirstRed(doitrun.first_failure_path(repo.state_dir, run.run_id), started)
+        code, reason = self._watch(run, repo, proc, red)
         if reason == "stopping":
             with self.db.write() as c:
                 requeue(c, self.book, run, "Queued again: the service was stopped mid-run", counts=False)
@@ -136,8 +155,10 @@ class Worker(threading.Thread):
                     queue_status(c, done, status)
         self.posted.set()
 
-    def _watch(self, run: Run, repo: RepoConfig, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
-        """Wait for doit; on a cancellation or a stop, end it. (exit code, why it was ended or None)."""
+    def _watch(self, run: Run, repo: RepoConfig, proc: subprocess.Popen[bytes],
+               red: FirstRed | None = None) -> tuple[int | None, str | None]:
+        """Wait for doit; on a cancellation or a stop, end it; the run's first failure turns the commit status
+        `failure` at once (`red`). (exit code, why it was ended or None)."""
         reason: str | None = None
         signalled = 0.0
         created = procs.started(proc.pid) or time.time()
@@ -147,6 +168,8 @@ class Worker(threading.Thread):
                 break
             except subprocess.TimeoutExpired:
                 pass
+            if red is not None and reason is None:
+                self._first_failure(run, red)
             if reason is None:
                 reason = "stopping" if self.stop.is_set() else self._cancel_reason(run.id)
                 if reason is not None:
@@ -163,6 +186,19 @@ class Worker(threading.Thread):
         if left:
             log.warning("run %s: ended processes left by doit: %s", run.id, left)
         return code, reason
+
+    def _first_failure(self, run: Run, red: FirstRed) -> None:
+        first = red.check()
+        if first is None:
+            return
+        at = first.get("at")
+        seconds = float(at) - red.started if isinstance(at, (int, float)) else None
+        log.info("run %s: first failure: %s %s", run.id, first.get("job"), first.get("status"))
+        with self.db.write() as c:
+            now = runsdb.run(c, run.id)
+            if now is not None and now.state == "running" and not now.cancel_reason:
+                queue_status(c, now, self.book.failing(now, first, seconds))
+        self.posted.set()
 
     def _cancel_reason(self, run_id: int) -> str | None:
         with self.db.read() as c:

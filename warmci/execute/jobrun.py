@@ -20,7 +20,8 @@ from warmci.errors import WarmciError
 from warmci.execute import jobenv, logs, ports, proc, servers, worktree
 from warmci.execute.reuse import Reuse
 from warmci.inputs import files, interpreters, venvs
-from warmci.pipeline.model import Job
+from warmci.pipeline.model import Job, Step
+from warmci.run import firstred
 from warmci.status import Status
 
 
@@ -187,9 +188,17 @@ class JobRun:
                 raise JobError(str(exc), Status.ERRORED) from None
         for step in job.steps:
             argv = [fmt(a, values) for a in step.cmd]
+            name = step.name or argv[0]
+            if step.only_if and not os.path.exists(fmt(step.only_if, values)):
+                self._say(f"step {name!r} not run: {fmt(step.only_if, values)} does not exist yet")
+                continue
             senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
-            self._step(step.name or argv[0], argv, self._cwd(root, step.cwd or job.cwd, values),
-                       senv, deadline, step.ok_exit)
+            try:
+                self._step(name, argv, self._cwd(root, step.cwd or job.cwd, values), senv, deadline, step.ok_exit)
+            except JobError as exc:
+                if not step.first_pass or exc.status != Status.FAILED or os.path.exists(ctx.cancel_marker):
+                    raise  # only a first pass's own "no" lets the job go on
+                self._first_pass_failed(step, exc)
         if job.artifacts:
             self._write_manifest(values["out"])
         if job.marker:
@@ -207,6 +216,16 @@ class JobRun:
         if found:
             self._say(f"the venv {venv} is damaged: {venvs.describe(found)}; the sync reinstalls them")
             venvs.forget(found)
+    def _first_pass_failed(self, step: Step, exc: JobError) -> None:
+        """A first pass said no: the run's first red now; the full suite decides, unless this is fast-fail."""
+        reason = f"first pass ({step.first_pass}) failed: {exc}"
+        self.status.setdefault("first_pass_failed", []).append({"pass": step.first_pass, "reason": str(exc),
+                                                                "exit_code": exc.exit_code, "at": time.time()})
+        firstred.claim(self.ctx, {"job": self.job.name, "status": str(Status.FAILED), "reason": reason,
+                                  "at": time.time(), "where": "first pass", "pass": step.first_pass})
+        if not doitapi.keep_going():
+            raise JobError(f"{reason}; the full suite did not run (fast-fail)", Status.FAILED, exc.exit_code)
+        self._say(f"{reason}; the full suite runs next and decides the job's status")
 
     def _deadline(self) -> float:
         """Monotonic deadline: the job's timeout, capped by the run's deadline."""

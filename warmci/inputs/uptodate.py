@@ -28,12 +28,18 @@ def _cache(ctx: Context) -> toolversions.VersionCache:
 
 
 class InputsKey:
-    """Up to date while the job's pipeline entry, tools, interpreter and keyed env are unchanged."""
+    """Up to date while the job's pipeline entry, tools, interpreter and keyed env are unchanged.
+
+    A run that filters the job's tests (`filtered`, e.g. "k=EXPR") adds the
+    filter to the key: its success is recorded under that key, never as the
+    job's, so the next unfiltered run runs the job. The other way round, a
+    success of the whole job covers any filtered run of the same inputs.
+    """
 
     def __init__(self, ctx: Context, entry: dict[str, Any], tools: tuple[str, ...],
-                 python: str | None, env_names: tuple[str, ...], always: bool = False) -> None:
+                 python: str | None, env_names: tuple[str, ...], always: bool = False, filtered: str = "") -> None:
         self.ctx, self.entry, self.tools, self.python = ctx, entry, tools, python
-        self.env_names, self.always = env_names, always
+        self.env_names, self.always, self.filtered = env_names, always, filtered
         self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.inputs.why
         self.changes: list[str] = []
         self.now: dict[str, Any] | None = None  # the last value computed: part of the job's whole key
@@ -52,12 +58,20 @@ class InputsKey:
         }
         if self.python:
             key["python"] = cache.version(f"python{self.python}")
+        if self.filtered:
+            key["filter"] = self.filtered
         return key
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        # `now` (the store's key part, warmci.inputs.key) and what a success records carry the filter.
         now = self.now = self.current()
-        task.value_savers.append(lambda: {KEY: now})
-        self.diff = changed_entries(values.get(KEY), now)
+        saved = dict(now)
+        task.value_savers.append(lambda: {KEY: saved})
+        old = values.get(KEY)
+        if self.filtered and isinstance(old, dict) and "filter" not in old:
+            # The whole job passed with these inputs: so did any part of it.
+            now = {k: v for k, v in now.items() if k != "filter"}
+        self.diff = changed_entries(old, now)
         forced = None
         if self.always:
             forced = {"kind": "always", "name": "always", "text": "always runs"}
@@ -67,7 +81,7 @@ class InputsKey:
         if forced:
             self.diff.append(forced)
         self.changes = [d["text"] for d in self.diff]
-        self.last = forced is None and values.get(KEY) == now
+        self.last = forced is None and old == now
         return self.last
 
 
@@ -89,6 +103,10 @@ def changed_entries(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dic
                     or a[k] != b[k]]
         elif a != b and part == "config":
             out.append({"kind": "config", "name": "config", "text": "config: its pipeline entry changed"})
+        elif a != b and part == "filter":
+            out.append({"kind": "filter", "name": "filter", "old": a, "new": b,
+                        "text": f"its last success ran only some of its tests ({a})" if b is None
+                        else f"filter: {a!r} -> {b!r}"})
         elif a != b:
             out.append({"kind": kind, "name": part, "old": a, "new": b, "text": f"{part}: {a!r} -> {b!r}"})
     if old != new and not out:

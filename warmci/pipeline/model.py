@@ -39,6 +39,10 @@ class Step:
     cwd: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     name: str = ""
+    # A first pass (its label, e.g. "k=EXPR"): some of the tests before the full suite. Its failure is the
+    # run's first red at once; in fast-fail mode it ends the job, otherwise the full suite runs and decides.
+    first_pass: str = ""
+    only_if: str = ""  # run only when this path (placeholders allowed) exists, e.g. data of an earlier run
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class Job:
     marker: bool = False  # a marker file records its success (what it makes is outside doit's targets)
     # The job's own table after matrix substitution: part of its skip key.
     entry: dict[str, Any] = field(default_factory=dict)
+    # This run's testcase filter when the job runs only some of its tests ("k=EXPR"): part of its key,
+    # so such a success never stands for the whole job's (set by its kind, from warmci.filters).
+    filtered: str = ""
 
     @property
     def python_version(self) -> str | None:

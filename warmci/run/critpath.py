@@ -20,19 +20,37 @@ def job_ran(job: Mapping[str, Any]) -> bool:
     return status is not None and status.ran
 
 
+def _dependents(needs: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {n: [] for n in needs}
+    for name, deps in needs.items():
+        for dep in deps:
+            if dep in out:
+                out[dep].append(name)
+    return out
+
+
 def remaining(needs: Mapping[str, Iterable[str]], durations: Mapping[str, float],
               default: float) -> dict[str, float]:
     """job -> its duration plus the longest remaining path among the jobs that need it."""
-    dependents: dict[str, list[str]] = {n: [] for n in needs}
-    for name, deps in needs.items():
-        for dep in deps:
-            if dep in dependents:
-                dependents[dep].append(name)
+    dependents = _dependents(needs)
     out: dict[str, float] = {}
     # Visit a job after every job that needs it.
     for name in TopologicalSorter({n: dependents[n] for n in needs}).static_order():
         tail = max((out[d] for d in dependents[name]), default=0.0)
         out[name] = durations.get(name, default) + tail
+    return out
+
+
+def to_nearest(needs: Mapping[str, Iterable[str]], durations: Mapping[str, float],
+               targets: set[str]) -> dict[str, float]:
+    """job -> the shortest path from its start to the end of a target job (itself, or one that needs it);
+    jobs that lead to no target are left out."""
+    dependents = _dependents(needs)
+    out: dict[str, float] = {}
+    for name in TopologicalSorter({n: dependents[n] for n in needs}).static_order():
+        tails = [0.0] if name in targets else [out[d] for d in dependents[name] if d in out]
+        if tails:
+            out[name] = durations[name] + min(tails)
     return out
 
 

@@ -18,22 +18,26 @@ from typing import Any
 
 from warmci import doitapi, statefile
 from warmci.context import Context
+from warmci.filters import Planner, skipped_need
 from warmci.inputs import why
 from warmci.inputs.uptodate import inputs_key
-from warmci.run import gitinfo, history, kept, results, versions
+from warmci.run import firstred, gitinfo, history, kept, results, schedule, versions
 from warmci.run.sampler import Sampler
 from warmci.run.terminal import Console, secs, summary
 from warmci.status import Status
 
 
-def make_reporter(ctx: Context, on_outcome: Callable[[Status], None]) -> type:
-    """A reporter class bound to this run's context (doit instantiates it); `on_outcome` gets the run's status."""
-    return type("WarmciReporter", (WarmciReporter,), {"ctx": ctx, "on_outcome": staticmethod(on_outcome)})
+def make_reporter(ctx: Context, on_outcome: Callable[[Status], None], planner: Planner | None = None) -> type:
+    """A reporter class bound to this run's context (doit instantiates it); `on_outcome` gets the run's status;
+    `planner` holds what the run's filters made of its selection."""
+    return type("WarmciReporter", (WarmciReporter,), {"ctx": ctx, "on_outcome": staticmethod(on_outcome),
+                                                      "planner": planner})
 
 
 class WarmciReporter:
     ctx: Context
     on_outcome: Callable[[Status], None]
+    planner: Planner | None
     desc = "warmci: ci.log, results.json, versions.txt, per-job logs"
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
@@ -51,7 +55,8 @@ class WarmciReporter:
         self.branch: str | None = None
         self.dirty: gitinfo.Dirty | None = None
         self.console = Console(outstream)
-        self.sampler = Sampler(on_tick=self.console.tick)
+        self.first_red = firstred.FirstRed(self.ctx, self.start, self.console.say)
+        self.sampler = Sampler(on_tick=self._tick)
         self._tools: dict[str, dict[str, str]] = {"tools": {}, "paths": {}}
         self._versions_thread: threading.Thread | None = None
         self.kept = kept.RunStore(self.ctx)
@@ -73,6 +78,10 @@ class WarmciReporter:
             return {}
         # A status file older than this run's start is a leftover and is ignored.
         return data if data.get("start", 0) >= self.start - 1 else {}
+
+    def _tick(self) -> None:
+        self.first_red.poll()  # a first pass that failed inside a job that goes on (warmci.run.firstred)
+        self.console.tick()
 
     def _background(self) -> None:
         """Start sampling and the tool versions lookup, once doit's worker processes exist (see warmci.run.sampler)."""
@@ -113,6 +122,7 @@ class WarmciReporter:
         self.ci_log = open(os.path.join(self.ctx.run_dir, "ci.log"), "a")
         self.tasks = tasks
         self.selected = list(selected_tasks)
+        self.first_red.reset()
         self.sha, self.branch = gitinfo.head(self.ctx.target)
         self.dirty = gitinfo.Dirty(self.ctx.target)
         latest = os.path.join(self.ctx.state, "runs", "latest")
@@ -122,7 +132,7 @@ class WarmciReporter:
             os.symlink(self.ctx.run_id, latest)
         except OSError:
             pass
-        self.wanted = _closure(tasks, self.selected)
+        self.wanted = doitapi.closure(tasks, self.selected)
         for name in tasks:
             if name not in self.wanted:
                 self._job(name).update(status=Status.FILTERED, reason="filtered: not selected in this run")
@@ -194,6 +204,7 @@ class WarmciReporter:
             job.update(status=Status.ERRORED, reason=msg[-1] if msg else "")
         job.setdefault("end", time.time())
         self._line("FAIL", task.name)
+        self.first_red.job_failed(task.name, job)
         log = job.get("log") or self.ctx.log_file(task.name)
         reason, message = job.get("reason", ""), job.get("message", "")
         if message and message not in reason:
@@ -219,7 +230,26 @@ class WarmciReporter:
         if self.options.get("verbosity", 1) >= 1:
             self.console.say(f"--    {task.name}  (up to date)")
 
+    def _skipped(self, task: Any) -> bool:
+        """Report a job that skip= keeps from running (itself, or a job it needs); False for any other job."""
+        skipped = self.planner.plan.skipped if self.planner else frozenset()
+        if task.name in skipped:
+            self._job(task.name).update(status=Status.FILTERED, reason="filtered: skipped (skip=)")
+            self._line("SKIP", task.name, "skipped (skip=)")
+            self.console.say(f"SKIP  {task.name}  (skip=)")
+            return True
+        need = skipped_need(task, self.tasks, skipped)
+        if need is None:
+            return False
+        reason = f"needs {need}, which this run skips (skip=)"
+        self._job(task.name).update(status=Status.NOT_RUN, reason=reason, skipped_need=need)
+        self._line("SKIP", task.name, f"not run: {reason}")
+        self.console.say(f"SKIP  {task.name}  (not run: {reason})")
+        return True
+
     def skip_ignore(self, task: Any) -> None:
+        if self._skipped(task):
+            return
         self._job(task.name).update(status=Status.FILTERED, reason="filtered: ignored (`doit ignore`)")
         self._line("SKIP", task.name, "ignored")
 
@@ -241,7 +271,9 @@ class WarmciReporter:
         cancelled = statefile.read_text(self.ctx.cancel_marker)
         for name in sorted(self.wanted):
             job = self.jobs.get(name)
-            if job is None:
+            if job is None and name in self.tasks and self._skipped(self.tasks[name]):
+                pass  # the run stopped before doit looked at it, but skip= had decided it anyway
+            elif job is None:
                 why_not = "the run was cancelled first" if cancelled is not None else "the run stopped first"
                 self.jobs[name] = {"name": name, "status": Status.NOT_RUN, "reason": why_not}
                 self._line("SKIP", name, f"not run: {why_not}")
@@ -261,15 +293,17 @@ class WarmciReporter:
             job.setdefault("reason", "")
             job.setdefault("why", [])
             job["needs"] = list(getattr(task, "task_dep", ()) or ())
-            if "priority" in meta:
-                job["priority"] = meta["priority"]
+            for key in ("priority", "filter"):
+                if key in meta:
+                    job[key] = meta[key]
         for job in self.jobs.values():
             job.pop("_start_line", None)
         tool_versions = self._write_versions()
         store = self.kept.finish(self.jobs)
         run = results.build(self.ctx, self.jobs, start=self.start, end=end, sha=self.sha, branch=self.branch,
                             dirty=self.dirty.result() if self.dirty else None, errors=self.errors,
-                            versions=tool_versions, interval=self.sampler.interval, samples=samples)
+                            versions=tool_versions, interval=self.sampler.interval, samples=samples,
+                            first_failure=self.first_red.read(), order=schedule.mode())
         run["store"] = store
         run["flaky"] = sorted(n for n, j in self.jobs.items() if j.get("flaky"))
         path = results.write(self.ctx, run)
@@ -284,15 +318,3 @@ class WarmciReporter:
             self.ci_log.close()
         self.on_outcome(run["status"])
 
-
-def _closure(tasks: dict[str, Any], selected: list[str]) -> set[str]:
-    """The selected tasks and everything they need: what this run may execute."""
-    out: set[str] = set()
-    todo = list(selected)
-    while todo:
-        name = todo.pop()
-        if name in out or name not in tasks:
-            continue
-        out.add(name)
-        todo += list(tasks[name].task_dep) + list(getattr(tasks[name], "setup_tasks", ()))
-    return out

@@ -13,14 +13,17 @@ from warmci.context import Context
 from warmci.run import critpath
 from warmci.status import Status, run_outcome
 
-SCHEMA = 3  # 3: the status `error` is called `errored`; `ignored` jobs are `filtered`
+SCHEMA = 3  # 3: the status `error` is called `errored`; `ignored` jobs are `filtered` (later keys are additions)
 
 
 def build(ctx: Context, jobs: dict[str, dict[str, Any]], *, start: float, end: float, sha: str | None,
           branch: str | None, dirty: bool | None, errors: list[str], versions: Mapping[str, str], interval: float,
-          samples: list[tuple[float, float, float]]) -> dict[str, Any]:
+          samples: list[tuple[float, float, float]], first_failure: dict[str, Any] | None = None,
+          order: str = "critical-path") -> dict[str, Any]:
     """The whole run; `jobs` are complete (every job has a Status)."""
     statuses = [Status(j["status"]) for j in jobs.values()]
+    # A job not run because it needs a job this run skips (skip=) is left out as a filtered one is.
+    outcome = [Status.FILTERED if j.get("skipped_need") else Status(j["status"]) for j in jobs.values()]
     counts: dict[str, int] = {}
     for s in statuses:
         counts[s] = counts.get(s, 0) + 1
@@ -35,11 +38,13 @@ def build(ctx: Context, jobs: dict[str, dict[str, Any]], *, start: float, end: f
         "branch": branch,
         "dirty": dirty,
         "argv": sys.argv[1:],
-        "order": "critical-path" if any("priority" in j for j in jobs.values()) else "definition",
+        "order": order if any("priority" in j for j in jobs.values()) else "definition",
         "start": start,
         "end": end,
         "duration": round(end - start, 3),
-        "status": run_outcome(statuses, run_errors=bool(errors)),
+        "status": run_outcome(outcome, run_errors=bool(errors)),
+        "filters": ctx.filters.as_dict(),
+        "first_failure": first_failure,
         "counts": counts,
         "job_seconds": round(sum(j["duration"] for j in ran), 3),
         "critical_path": critpath.of_run(jobs, start, end),
