@@ -138,7 +138,8 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, kind: Ki
     for need in job.needs:
         file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
         if pipe.jobs[need].artifacts:
-            file_dep.append(ctx.manifest_file(need))
+            # Its normalized content, not its bytes: a wheel whose version alone changed reruns nothing.
+            file_dep.append(ctx.key_file(need))
     all_tools = tuple(job.tools) + kind.tools + tools
     if job.js and pipe.js:
         all_tools += pipe.js.tools

@@ -18,7 +18,7 @@ from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
 from warmci.execute import jobenv, ports, proc, servers, worktree
-from warmci.inputs import files, interpreters
+from warmci.inputs import files, interpreters, wheelkey
 from warmci.pipeline.model import Job
 from warmci.status import Status
 
@@ -118,6 +118,7 @@ class JobRun:
             shutil.rmtree(values["out"], ignore_errors=True)
             os.makedirs(values["out"])
             _remove(ctx.manifest_file(job.name))
+            _remove(ctx.key_file(job.name))
         env = jobenv.base_env(ctx, job)
         if job.wheel is not None:
             venv, values["wheel"] = self._wheel_venv(interp, env)
@@ -260,6 +261,12 @@ class JobRun:
                               if os.path.isfile(os.path.join(out, n))}}
         statefile.write_json(self.ctx.manifest_file(self.job.name), manifest)
         self.status["artifacts"] = manifest["files"]
+        try:
+            key = wheelkey.artifact_key(out)
+        except wheelkey.BadWheel as exc:
+            raise JobError(f"the build wrote a wheel warmci cannot read: {exc}", Status.FAILED) from None
+        statefile.write_json(self.ctx.key_file(self.job.name), {"files": key})
+        self.status["artifact_key"] = key
 
     def _write_marker(self) -> None:
         digest = {p: files.sha256_file(os.path.join(self.ctx.target, p)) for p in self.job.inputs
