@@ -7,6 +7,7 @@ doit TaskFailed: a failed, timed-out or cancelled job is never a success.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -33,6 +34,29 @@ class JobError(WarmciError):
 
 class Skipped(WarmciError):
     """A prerequisite the pipeline marks optional is missing here."""
+
+
+# A step may time its own phases (server start, kernel warm-up, each test file): it appends one JSON
+# object per line, {"name": str, "seconds": float}, to the file this variable names; they land in
+# results.json under the step's "phases" (docs/results.md).
+PHASES_VAR = "WARMCI_PHASES"
+
+
+def read_phases(path: str) -> list[dict[str, Any]]:
+    """The phases a step wrote, in order; a malformed line is dropped, never fatal."""
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path) as fh:
+            lines = fh.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            d = json.loads(line)
+            out.append({"name": str(d["name"]), "seconds": round(float(d["seconds"]), 3)})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def run_job(job: Job, ctx: Context) -> bool | TaskFailed:
@@ -180,10 +204,16 @@ class JobRun:
         if left <= 0:
             raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
         self._say(f"$ cd {cwd} && {shlex.join(argv)}")
-        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
-                       registry=self.registry, meta={**self.meta, "role": "step", "step": name})
-        self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
-                                     "duration": round(out.duration, 3), "timed_out": out.timed_out})
+        phases_file = os.path.join(self.ctx.tmp_dir(self.job.name), "phases.jsonl")
+        _remove(phases_file)
+        out = proc.run(argv, cwd=cwd, env={**env, PHASES_VAR: phases_file}, log=self.log, timeout=left,
+                       label=self.job.name, registry=self.registry, meta={**self.meta, "role": "step", "step": name})
+        record: dict[str, Any] = {"name": name, "argv": argv, "exit_code": out.returncode,
+                                  "duration": round(out.duration, 3), "timed_out": out.timed_out}
+        phases = read_phases(phases_file)
+        if phases:
+            record["phases"] = phases
+        self.status["steps"].append(record)
         self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
                   + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
         if out.timed_out:
