@@ -1,0 +1,3 @@
+from ci_runner.cli import main
+
+raise SystemExit(main())

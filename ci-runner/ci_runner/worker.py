@@ -1,0 +1,186 @@
+"""The worker: claim the next run, check its SHA out, run doit, report the outcome.
+
+One run at a time per host by default (`service.workers`), and never two
+runs of one repository at once (they share its checkout and state dir).
+While doit runs, the worker watches the run's row: a cancellation (a newer
+push, an operator) is SIGTERM to doit's process group, which is warmci's
+own cancellation (job trees ended, successes kept, results.json written);
+SIGKILL follows after `service.cancel_grace` seconds. When the service
+stops, the running run is ended the same way and put back in the queue.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from ci_runner import checkout, doitrun, procs, runsdb
+from ci_runner.config import Config, RepoConfig
+from ci_runner.intake import queue_status
+from ci_runner.runsdb import Run, RunsDB
+from ci_runner.statuses import StatusBook
+
+log = logging.getLogger("ci_runner.worker")
+POLL = 0.2  # how often a running run's row is read for a cancellation
+IDLE_POLL = 1.0  # runs the CLI queued (another process) are noticed this fast
+
+
+def claim(db: RunsDB, config: Config, book: StatusBook) -> Run | None:
+    """The oldest queued run whose repository is free, now running (with its started status queued)."""
+    with db.write() as c:
+        running = runsdb.runs(c, "state = 'running'")
+        if len(running) >= config.workers:
+            return None
+        busy = {r.repo for r in running}
+        for run in runsdb.runs(c, "state = 'queued'"):
+            repo = config.repo(run.repo)
+            if repo is None:
+                finish(c, book, run, "errored", f"Repository {run.repo} is no longer in the runner's config")
+                continue
+            if run.repo in busy:
+                continue
+            attempt = run.attempts + 1
+            run_id = f"ci-{run.id}-{attempt}"
+            runsdb.update(c, run.id, state="running", started_at=time.time(), attempts=attempt, run_id=run_id,
+                          state_dir=str(repo.state_dir), checkout_dir=str(repo.checkout_dir), pid=None,
+                          pid_created=None, doit_started_at=None, exit_code=None,
+                          log_file=str(config.logs_dir / f"{run_id}.log"),
+                          results_file=str(doitrun.results_path(repo.state_dir, run_id)))
+            claimed = runsdb.run(c, run.id)
+            assert claimed is not None
+            queue_status(c, claimed, book.started(claimed))
+            return claimed
+    return None
+
+
+def finish(c: sqlite3.Connection, book: StatusBook, run: Run, state: str, detail: str, *,
+           exit_code: int | None = None) -> None:
+    """Record the outcome and queue its status, in the caller's transaction."""
+    runsdb.update(c, run.id, state=state, detail=detail, finished_at=time.time(), exit_code=exit_code)
+    done = runsdb.run(c, run.id)
+    assert done is not None
+    queue_status(c, done, book.finished(done))
+
+
+def requeue(c: sqlite3.Connection, book: StatusBook, run: Run, why: str, *, counts: bool) -> None:
+    """Back in the queue, keeping its place (its id); an interruption that is not its fault does not count."""
+    runsdb.update(c, run.id, state="queued", detail=why, pid=None, pid_created=None,
+                  attempts=run.attempts if counts else run.attempts - 1)
+    again = runsdb.run(c, run.id)
+    assert again is not None
+    place, total = runsdb.position(c, run.id)
+    queue_status(c, again, book.queued(again, place, total))
+
+
+class Worker(threading.Thread):
+    def __init__(self, db: RunsDB, config: Config, wake: threading.Event, stop: threading.Event,
+                 posted: threading.Event, n: int = 0) -> None:
+        super().__init__(name=f"worker-{n}", daemon=True)
+        self.db, self.config, self.wake, self.stop, self.posted = db, config, wake, stop, posted
+        self.book = StatusBook(config.status_context, config.public_url)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.wake.clear()
+            try:
+                run = claim(self.db, self.config, self.book)
+            except Exception:
+                log.exception("worker: could not claim a run; trying again")
+                run = None
+            if run is None:
+                self.wake.wait(IDLE_POLL)
+                continue
+            self.posted.set()
+            try:
+                self.execute(run)
+            except Exception as exc:  # never leave a run `running` because of a bug here
+                log.exception("worker: run %s failed unexpectedly", run.id)
+                self._finish(run, "errored", f"The runner failed: {type(exc).__name__}")
+            self.wake.set()  # another worker may now take this repository's next run
+
+    def execute(self, run: Run) -> None:
+        repo = self.config.repo(run.repo)
+        assert repo is not None and run.run_id and run.log_file
+        log.info("run %s: %s@%s (%s) starting as %s", run.id, run.repo, run.short_sha, run.branch, run.run_id)
+        env = doitrun.environment(os.environ, run.run_id, run.sha, run.branch)
+        try:
+            checkout.prepare(repo.checkout_dir, repo.clone_url, run.sha, run.ref, env=checkout.git_env(env),
+                             timeout=self.config.git_timeout, clean_ignored=repo.clean_ignored)
+        except checkout.CheckoutError as exc:
+            self._finish(run, "errored", f"Checkout failed: {exc}")
+            return
+        if self._stopping_or_cancelled(run):
+            return
+        proc = doitrun.start(doitrun.command(repo), env, repo.checkout_dir, Path(run.log_file))
+        with self.db.write() as c:
+            runsdb.update(c, run.id, pid=proc.pid, pid_created=procs.started(proc.pid), doit_started_at=time.time())
+        code, reason = self._watch(run, repo, proc)
+        if reason == "stopping":
+            with self.db.write() as c:
+                requeue(c, self.book, run, "Queued again: the service was stopped mid-run", counts=False)
+            return
+        results = doitrun.read_results(doitrun.results_path(repo.state_dir, run.run_id), run.run_id)
+        result = doitrun.outcome(code, results, Path(run.log_file), reason)
+        log.info("run %s: %s (doit exit %s): %s", run.id, result.state, code, result.detail)
+        with self.db.write() as c:
+            finish(c, self.book, run, result.state, result.detail, exit_code=code)
+            if self.config.job_statuses:
+                done = runsdb.run(c, run.id)
+                assert done is not None
+                for status in self.book.job_groups(done, result.results):
+                    queue_status(c, done, status)
+        self.posted.set()
+
+    def _watch(self, run: Run, repo: RepoConfig, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
+        """Wait for doit; on a cancellation or a stop, end it. (exit code, why it was ended or None)."""
+        reason: str | None = None
+        signalled = 0.0
+        created = procs.started(proc.pid) or time.time()
+        while True:
+            try:
+                code = proc.wait(timeout=POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if reason is None:
+                reason = "stopping" if self.stop.is_set() else self._cancel_reason(run.id)
+                if reason is not None:
+                    log.info("run %s: cancelling doit (pid %s): %s", run.id, proc.pid, reason)
+                    procs.signal_group(proc.pid, signal.SIGTERM)
+                    signalled = time.monotonic()
+            elif time.monotonic() - signalled > self.config.cancel_grace:
+                log.warning("run %s: doit still running %.0f s after SIGTERM; killing", run.id,
+                            self.config.cancel_grace)
+                procs.signal_group(proc.pid, signal.SIGKILL)
+                signalled = float("inf")  # once
+        # warmci ends its job trees itself; this is the net for anything a killed doit left behind.
+        left = procs.end(procs.members(proc.pid, created, run.run_id or "", str(repo.state_dir)), grace=5.0)
+        if left:
+            log.warning("run %s: ended processes left by doit: %s", run.id, left)
+        return code, reason
+
+    def _cancel_reason(self, run_id: int) -> str | None:
+        with self.db.read() as c:
+            row = runsdb.run(c, run_id)
+        return row.cancel_reason if row else None
+
+    def _stopping_or_cancelled(self, run: Run) -> bool:
+        if self.stop.is_set():
+            with self.db.write() as c:
+                requeue(c, self.book, run, "Queued again: the service was stopped", counts=False)
+            return True
+        reason = self._cancel_reason(run.id)
+        if reason:
+            self._finish(run, "cancelled", reason)
+            return True
+        return False
+
+    def _finish(self, run: Run, state: str, detail: str) -> None:
+        with self.db.write() as c:
+            finish(c, self.book, run, state, detail)
+        self.posted.set()
