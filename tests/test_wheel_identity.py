@@ -178,6 +178,10 @@ def test_downstream_of_the_wheel_reruns_on_content_only(vcs_target: Path, tmp_pa
     first = run_doit(vcs_target, state)
     install = "install-python-deps-3.13"
     assert first.rc == 0 and first.executed == {"build-wheel", "use-wheel", "notes", install}, first
+    # Not compiled at install: what the job imported was compiled into a cache of its own, nothing into the venv.
+    work = state / "work" / "use-wheel"
+    assert list((work / "pycache").rglob("vcs_demo/__init__.cpython-313.pyc"))
+    assert not list((work / "venv").rglob("__pycache__/*.pyc"))
 
     # A new commit that changes an input of the build but nothing in the wheel: a new version, same content.
     commit(vcs_target, {"NOTES.md": "more notes\n"}, "notes only")

@@ -149,6 +149,8 @@ class JobRun:
         if venv:
             values["venv"] = venv
             env = jobenv.base_env(ctx, job, venv=venv)
+        if job.wheel is not None:
+            env.update(self._lazy_bytecode())
         env.update({k: fmt(v, values) for k, v in job.env})
         self._free_ports()
         deadline = self._deadline()
@@ -279,9 +281,23 @@ class JobRun:
                                        "--all-groups", "--no-emit-project", "--format", "requirements-txt",
                                        "--quiet", "-o", cons], project, env, deadline, (0,))
             install += ["-c", cons]
-        # Compiled at install: PYTHONDONTWRITEBYTECODE would otherwise recompile every import, every run.
-        self._step("install wheel", install, self.work, dict(env, UV_COMPILE_BYTECODE="1"), deadline, (0,))
+        # Not compiled at install (_lazy_bytecode): compiling every module of every dependency
+        # took longer than the suites themselves under load (docs/buckaroo.md, "Experiments").
+        self._step("install wheel", install, self.work, env, deadline, (0,))
         return venv, wheel
+
+    def _lazy_bytecode(self) -> dict[str, str]:
+        """The wheel venv's processes write the bytecode of what they import, once, into a cache of this run's.
+
+        PYTHONDONTWRITEBYTECODE (set on some machines) is lifted for the job: without it every process would
+        compile every import again. The cache is outside the venv and the checkout (PYTHONPYCACHEPREFIX, so
+        nothing lands in the shared tree) and emptied with the venv: a wheel's files may keep fixed
+        timestamps, and a stale .pyc of a same-sized module must never be taken for the new one.
+        """
+        cache = os.path.join(self.work, "pycache")
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
+        return {"PYTHONPYCACHEPREFIX": cache, "PYTHONDONTWRITEBYTECODE": ""}
 
     def _write_manifest(self, out: str) -> None:
         names = sorted(os.listdir(out))
