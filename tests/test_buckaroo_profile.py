@@ -121,7 +121,8 @@ def test_jobs_that_write_into_the_tree_get_their_own(pipe: Pipeline) -> None:
     isolated = {n for n, j in pipe.jobs.items() if j.isolate == "worktree"}
     assert isolated == {"build-wheel", "playwright-wasm-marimo"}
     seed, build, _ = pipe.jobs["build-wheel"].steps
-    assert "{source}/packages/buckaroo-js-core/dist" in seed.cmd and build.cmd == ("python3", "{runner}/job_scripts/buckaroo_build.py")
+    assert "{source}/packages/buckaroo-js-core/dist" in seed.cmd
+    assert build.cmd == ("python3", "{runner}/job_scripts/buckaroo_build.py")
 
 
 def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: Pipeline) -> None:

@@ -77,10 +77,13 @@ def test_a_wrong_skip_is_a_difference_and_fails_the_replay(tmp_path: Path, tool_
     first, second = report["commits"]
     assert "check" not in first  # --check 1: the last commit only
     assert second["jobs"]["jd"]["status"] == "up-to-date"  # the wrong skip
-    assert second["check"]["differences"] == [{"job": "jd", "warm": "up-to-date", "fresh": "failed"}]
+    (diff,) = second["check"]["differences"]
+    assert (diff["job"], diff["warm"], diff["fresh"]) == ("jd", "up-to-date", "failed")
+    assert diff["warm_reason"] == "up to date" and "exited 1" in diff["fresh_reason"], diff
     assert report["ok"] is False
     table = (out / "replay.md").read_text()
     assert "**jd: warm up-to-date, fresh failed**" in table and "FAILED" in table
+    assert "`jd`: warm up-to-date (up to date); fresh failed (" in table
 
 
 def test_bad_arguments_are_setup_errors(tmp_path: Path, target: Path) -> None:

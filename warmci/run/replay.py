@@ -203,8 +203,12 @@ def compare(warm: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, str]]
     for name in sorted(set(a) | set(b)):
         wa, fb = _outcome(a.get(name)), _outcome(b.get(name))
         if wa != fb:
+            # Each side's own account (a failure's reason, why it ran): a test that fails only under load
+            # and a wrong skip read differently here, and the logs are named in the runs' results.json.
             out.append({"job": name, "warm": (a.get(name) or {}).get("status", "absent"),
-                        "fresh": (b.get(name) or {}).get("status", "absent")})
+                        "fresh": (b.get(name) or {}).get("status", "absent"),
+                        "warm_reason": (a.get(name) or {}).get("reason") or (a.get(name) or {}).get("why", ""),
+                        "fresh_reason": (b.get(name) or {}).get("reason") or (b.get(name) or {}).get("why", "")})
     return out
 
 
@@ -281,5 +285,11 @@ def markdown(report: dict[str, Any]) -> str:
         ran = [f"`{n}` ({j['duration']:.0f} s: {j['why'][:120]})" for n, j in jobs.items()
                if Status.of(j["status"]) is not None and Status(j["status"]).ran and j.get("duration") is not None]
         lines.append(f"- {c['index']} `{c['sha'][:10]}`: " + ("; ".join(ran) or "nothing"))
+    diffs = [(c, d) for c in report["commits"] for d in (c.get("check") or {}).get("differences") or []]
+    if diffs:
+        lines += ["", "Differences, each side's account:", ""]
+        lines += [f"- {c['index']} `{c['sha'][:10]}` `{d['job']}`: warm {d['warm']} "
+                  f"({d.get('warm_reason', '')[:160]}); fresh {d['fresh']} ({d.get('fresh_reason', '')[:160]})"
+                  for c, d in diffs]
     lines += ["", f"Result: {'OK: no difference, no leftover' if report.get('ok') else 'FAILED: see above'}.", ""]
     return "\n".join(lines)
