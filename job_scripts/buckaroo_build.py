@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+
+# Sibling helpers, found even under PYTHONSAFEPATH (which keeps a script's own directory off sys.path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phases import record as phase  # noqa: E402
 
 # sha256 of full_build.sh versions whose steps after the core build are the STEPS below.
 KNOWN = {
@@ -40,13 +43,6 @@ STEPS: list[tuple[str, str, list[str]]] = [
 
 def say(text: str) -> None:
     print(f"[buckaroo-build {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def phase(name: str, seconds: float) -> None:
-    path = os.environ.get("WARMCI_PHASES")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"name": name, "seconds": round(seconds, 3)}) + "\n")
 
 
 def sha256(path: str) -> str:

@@ -46,6 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Sibling helpers, found even under PYTHONSAFEPATH (which keeps a script's own directory off sys.path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phases import record as phase  # noqa: E402
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -79,14 +83,6 @@ class Slot:
 
 def say(text: str) -> None:
     print(f"[jupyter-suite {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def phase(name: str, seconds: float) -> None:
-    """One timed phase for results.json, when warmci asks for them (WARMCI_PHASES names the file)."""
-    path = os.environ.get("WARMCI_PHASES")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"name": name, "seconds": round(seconds, 3)}) + "\n")
 
 
 def parse_ports(specs: list[str]) -> list[int]:
