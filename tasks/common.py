@@ -118,7 +118,8 @@ def _sibling_imports(script: str) -> tuple[str, ...]:
     if not script.endswith(".py"):
         return ()
     try:
-        tree = ast.parse(open(script).read(), script)
+        with open(script) as fh:
+            tree = ast.parse(fh.read(), script)
     except (OSError, SyntaxError, ValueError):
         return ()
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
