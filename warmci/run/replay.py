@@ -32,7 +32,7 @@ from warmci import statefile
 from warmci.context import RUNNER_ROOT
 from warmci.errors import WarmciError
 from warmci.run.lifecycle import warmci_processes
-from warmci.status import Status
+from warmci.status import EXIT_CANCELLED, Status
 
 # Outcomes that stand for a success recorded earlier: compared as `passed`.
 _AS_PASSED = {Status.UP_TO_DATE, Status.RESTORED}
@@ -112,9 +112,17 @@ def replay(opts: Options) -> dict[str, Any]:
         entry = {"index": i, "sha": sha, "subject": subject,
                  **_run(opts, checkout, opts.state, f"replay-{i}-{sha[:10]}", ())}
         opts.say(f"  warm: {_line(entry)}")
+        if entry["rc"] == EXIT_CANCELLED:  # someone cancelled the run: the replay stops with it
+            report["commits"].append(entry)
+            report["cancelled"] = True
+            break
         if sha in opts.check:
             check = entry["check"] = _fresh(opts, i, sha)
             check["differences"] = diff = compare(entry, check) if "jobs" in check else []
+            if check["rc"] == EXIT_CANCELLED:
+                report["commits"].append(entry)
+                report["cancelled"] = True
+                break
             opts.say(f"  fresh, forced: {_line(entry['check'])}; "
                      + (f"{len(diff)} DIFFERENCES: {diff}" if diff else "same outcome for every job"))
         report["commits"].append(entry)
@@ -125,7 +133,9 @@ def replay(opts: Options) -> dict[str, Any]:
 
 
 def ok(report: dict[str, Any]) -> bool:
-    """No difference and no leftover anywhere in the replay."""
+    """No difference and no leftover anywhere in the replay (a cancelled replay is not ok)."""
+    if report.get("cancelled"):
+        return False
     for c in report["commits"]:
         check = c.get("check") or {}
         if c["leftovers"] or check.get("leftovers") or check.get("differences") or c.get("results_missing") \
