@@ -16,10 +16,10 @@ for i in $(seq "$rounds"); do for v in lazy compile; do
   "$uv" venv --quiet --clear --python "$python" "$work/$v"
   s=$(now)
   if [ "$v" = compile ]; then export UV_COMPILE_BYTECODE=1; else unset UV_COMPILE_BYTECODE; fi
-  "$uv" pip install --quiet --python "$work/$v/bin/python" "$wheel[mcp]" -c "$work/cons.txt"
+  "$uv" pip install --quiet --python "$work/$v/bin/python" "${wheel}[mcp]" -c "$work/cons.txt"
   unset UV_COMPILE_BYTECODE
   e=$(now)
-  PYTHONDONTWRITEBYTECODE= "$work/$v/bin/python" -c "from buckaroo.server.app import make_app" 2>/dev/null; e2=$(now)
-  PYTHONDONTWRITEBYTECODE= "$work/$v/bin/python" -c "from buckaroo.server.app import make_app" 2>/dev/null; e3=$(now)
+  PYTHONDONTWRITEBYTECODE="" "$work/$v/bin/python" -c "from buckaroo.server.app import make_app" 2>/dev/null; e2=$(now)
+  PYTHONDONTWRITEBYTECODE="" "$work/$v/bin/python" -c "from buckaroo.server.app import make_app" 2>/dev/null; e3=$(now)
   python3 -c "print('$i $v install', round($e-$s, 1), 'first import', round($e2-$e, 1), 'second import', round($e3-$e2, 1), 'load', open('/proc/loadavg').read().split()[0])"
 done; done
