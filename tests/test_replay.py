@@ -83,6 +83,7 @@ def test_a_wrong_skip_is_a_difference_and_fails_the_replay(tmp_path: Path, tool_
     assert report["ok"] is False
     table = (out / "replay.md").read_text()
     assert "**jd: warm up-to-date, fresh failed**" in table and "FAILED" in table
+    assert (out / "logs" / second["check"]["run_id"] / "jd.log").is_file()  # kept after the fresh state went
     assert "`jd`: warm up-to-date (up to date); fresh failed (" in table
 
 

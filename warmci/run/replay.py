@@ -195,6 +195,10 @@ def _run(opts: Options, checkout: str, state: str, run_id: str, extra: tuple[str
         out["results_missing"] = f"{results_file} was not written (doit exited {rc}); see {console}"
         return out
     shutil.copy(results_file, os.path.join(opts.out, "logs", f"{run_id}.results.json"))
+    # The jobs' logs too: a fresh run's state dir is deleted, and a difference is read in them.
+    logs = os.path.join(state, "runs", run_id, "logs")
+    if os.path.isdir(logs):  # none when every job was up to date
+        shutil.copytree(logs, os.path.join(opts.out, "logs", run_id), dirs_exist_ok=True)
     jobs: dict[str, Any] = results.get("jobs", {})
     out["status"] = results.get("status")
     out["duration"] = results.get("duration")
