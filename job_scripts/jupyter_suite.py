@@ -46,6 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Sibling helpers, found even under PYTHONSAFEPATH (which keeps a script's own directory off sys.path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phases import record as phase  # noqa: E402
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -343,6 +347,7 @@ def run_notebook(slot: Slot, nb: Notebook, args: argparse.Namespace, lock: threa
         os.remove(served)
     took = time.monotonic() - t0
     with lock:  # one notebook's output at a time in the job's log
+        phase(f"notebook {nb.name}", took)
         word = "PASS" if code == 0 else f"FAIL (exit {code})"
         say(f"--- {nb.name} on port {slot.port}: {' '.join(argv)}")
         with open(log, errors="replace") as fh:
@@ -389,12 +394,17 @@ def run(args: argparse.Namespace) -> int:
         p = subprocess.run(trust, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             raise SuiteError(f"`jupyter trust` exited {p.returncode}: {p.stderr.strip()[-2000:]}")
+        phase("trust notebooks", time.monotonic() - t_all)
         for slot in slots:
             start(slot, args.token)
         with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+            t0 = time.monotonic()
             ready = list(pool.map(lambda s: wait_ready(s, args.token, args.server_timeout), slots))
+            phase("server start", time.monotonic() - t0)
             say("servers ready: " + ", ".join(f"{s.port} ({t:.1f} s)" for s, t in zip(slots, ready, strict=True)))
+            t0 = time.monotonic()
             warmed = list(pool.map(lambda s: warm(s, args.token, args.kernel_timeout), slots))
+            phase("kernel warm-up", time.monotonic() - t0)
             say("kernels warmed over WebSocket: "
                 + ", ".join(f"{s.port} ({t:.1f} s)" for s, t in zip(slots, warmed, strict=True)))
         say(f"servers up and warm after {time.monotonic() - t_all:.1f} s; running {len(notebooks)} notebook(s) "
@@ -405,7 +415,9 @@ def run(args: argparse.Namespace) -> int:
             results = []
             for i, nb in enumerate(slot.notebooks):
                 if i:
+                    t0 = time.monotonic()
                     reset(slot, args.token)
+                    phase(f"reset server {slot.port}", time.monotonic() - t0)
                 ok, took = run_notebook(slot, nb, args, lock)
                 results.append((nb.name, ok, took))
             return results

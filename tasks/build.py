@@ -16,10 +16,11 @@ class JsBuild(Kind):
 
 
 class Wheel(Kind):
-    """The wheel's manifest (file names + sha256) is the target that downstream jobs key on.
+    """Downstream jobs key on the wheel's normalized content (warmci.inputs.wheelkey), not its bytes.
 
-    A rebuild that yields identical bytes leaves the manifest identical, so
-    the suites downstream of the wheel are not rerun.
+    A rebuild whose files are the same, whatever version git gave it, leaves
+    the key file identical, so the suites downstream of the wheel are not
+    rerun; the manifest (file names + sha256) finds the wheel and checks it is intact.
     """
 
     name = "wheel"
@@ -33,6 +34,6 @@ class Wheel(Kind):
 
     def task(self, job: Job, ctx: Context, pipe: Pipeline, index: FileIndex) -> dict[str, Any]:
         task = base_task(job, ctx, pipe, index, self)
-        task["targets"] = task["targets"] + [ctx.manifest_file(job.name)]
+        task["targets"] = task["targets"] + [ctx.manifest_file(job.name), ctx.key_file(job.name)]
         task["uptodate"].append(ArtifactsIntact(ctx.manifest_file(job.name), ctx.artifacts_dir(job.name)))
         return task

@@ -7,8 +7,10 @@ lists them all; nothing outside tasks/ branches on a kind.
 """
 from __future__ import annotations
 
+import ast
 import bisect
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -136,15 +138,33 @@ class FileIndex:
 
 
 def runner_scripts(job: Job) -> list[str]:
-    """The runner's own files a job's commands run (`{runner}/job_scripts/...`): editing one reruns the job."""
+    """The runner's own files a job's commands run (`{runner}/job_scripts/...`), and the sibling modules
+    those import (`job_scripts/phases.py`): editing one reruns the job."""
     args = [a for step in job.steps for a in step.cmd] + [a for srv in job.servers for a in srv.cmd]
     out = []
     for arg in args:
         if arg.startswith("{runner}/"):
             path = os.path.normpath(os.path.join(RUNNER_ROOT, arg[len("{runner}/"):]))
             if os.path.isfile(path):
-                out.append(path)
-    return out
+                out += [path, *_sibling_imports(path)]
+    return sorted(set(out))
+
+
+@functools.cache
+def _sibling_imports(script: str) -> tuple[str, ...]:
+    """Modules beside a Python script that it imports (read once per process, never run)."""
+    if not script.endswith(".py"):
+        return ()
+    try:
+        with open(script) as fh:
+            tree = ast.parse(fh.read(), script)
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    here = os.path.dirname(script)
+    return tuple(sorted(os.path.join(here, f"{m}.py") for m in names
+                        if os.path.isfile(os.path.join(here, f"{m}.py"))))
 
 
 def env_lockfiles(pipe: Pipeline, job: Job) -> tuple[str, ...]:
@@ -176,7 +196,8 @@ def base_task(job: Job, ctx: Context, pipe: Pipeline, index: FileIndex, kind: Ki
     for need in job.needs:
         file_dep += [index.path(o) for o in pipe.jobs[need].outputs]
         if pipe.jobs[need].artifacts:
-            file_dep.append(ctx.manifest_file(need))
+            # Its normalized content, not its bytes: a wheel whose version alone changed reruns nothing.
+            file_dep.append(ctx.key_file(need))
     all_tools = tuple(job.tools) + kind.tools + tools
     if job.js and pipe.js:
         all_tools += pipe.js.tools

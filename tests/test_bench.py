@@ -69,3 +69,22 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert not clone["first_after_clone"]["ran"] and not clone["elsewhere_first"]["ran"], clone
     assert clone["noop_after"]["n"] >= 2 and not clone["not_noops_after"], clone
     assert data["leftover_processes"] == []
+
+
+def test_runs_summary_bounds_a_run_by_its_critical_path_and_job_seconds(tmp_path: Path) -> None:
+    from bench import runs_summary
+
+    def job(d: float) -> dict[str, object]:
+        return {"status": "passed", "duration": d, "steps": [{"name": "s", "duration": d,
+                                                               "phases": [{"name": "p", "seconds": d / 2}]}]}
+
+    run = {"run_id": "r1", "status": "passed", "duration": 110.0, "job_seconds": 240.0, "argv": ["-n", "2"],
+           "critical_path": {"duration": 100.0, "jobs": [{"job": "a", "duration": 100.0, "wait": 0.0}]},
+           "jobs": {"a": job(100.0), "b": job(140.0), "c": {"status": "up-to-date", "duration": 0}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(run))
+    runs = runs_summary.load([str(tmp_path)])
+    assert runs_summary.bound(runs[0]) == (110.0, 100.0, 240.0, 120.0)  # job-seconds / 2 workers beats the path
+    text = runs_summary.markdown(runs, "t")
+    assert "| r1 | passed | 110.0 | 100.0 | 240.0 | 120.0 | 0.92 |" in text
+    assert "| `b` | 1 | 140.0 | 58 % |" in text and "| `a` | s / p | 1 | 50.0 |" in text and "`c`" not in text

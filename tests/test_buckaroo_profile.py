@@ -121,7 +121,8 @@ def test_jobs_that_write_into_the_tree_get_their_own(pipe: Pipeline) -> None:
     isolated = {n for n, j in pipe.jobs.items() if j.isolate == "worktree"}
     assert isolated == {"build-wheel", "playwright-wasm-marimo"}
     seed, build, _ = pipe.jobs["build-wheel"].steps
-    assert "{source}/packages/buckaroo-js-core/dist" in seed.cmd and build.cmd == ("bash", "scripts/full_build.sh")
+    assert "{source}/packages/buckaroo-js-core/dist" in seed.cmd
+    assert build.cmd == ("python3", "{runner}/job_scripts/buckaroo_build.py")
 
 
 def test_playwright_jobs_use_linked_browsers_and_own_output_dirs(pipe: Pipeline) -> None:
@@ -158,10 +159,10 @@ def test_task_graph_on_a_fake_checkout(pipe: Pipeline, fake_target: Path, tmp_pa
     for name, task in tasks.items():
         assert set(task["task_dep"]) == set(pipe.jobs[name].needs), name
         assert task["meta"]["warmci"]["ports"] == list(pipe.jobs[name].ports), name
-    manifest = ctx.manifest_file("build-wheel")
-    assert manifest in tasks["build-wheel"]["targets"]
-    for name in WHEEL_USERS:
-        assert manifest in tasks[name]["file_dep"], name
+    manifest, key = ctx.manifest_file("build-wheel"), ctx.key_file("build-wheel")
+    assert manifest in tasks["build-wheel"]["targets"] and key in tasks["build-wheel"]["targets"]
+    for name in WHEEL_USERS:  # the wheel's normalized content, not its bytes (a new commit's version)
+        assert key in tasks[name]["file_dep"] and manifest not in tasks[name]["file_dep"], name
     stub = str(fake_target / "buckaroo/static/widget.js")
     assert stub in tasks["static-stubs"]["targets"] and stub in tasks["test-python-3.12"]["file_dep"]
     assert stub not in tasks["build-wheel"]["file_dep"]  # the wheel gets the real bundle, never a stub

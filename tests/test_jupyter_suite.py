@@ -93,3 +93,14 @@ def test_warm_up_fails_on_a_refused_handshake() -> None:
     with pytest.raises(js.SuiteError, match="403"):
         js.wait_kernel_idle(port, "/api/kernels/k1/channels?token=t", timeout=10)
     t.join(5)
+
+
+def test_phases_go_to_the_file_warmci_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "phases.jsonl"
+    monkeypatch.delenv("WARMCI_PHASES", raising=False)
+    js.phase("server start", 1.0)  # not asked for: nothing written, no error
+    monkeypatch.setenv("WARMCI_PHASES", str(out))
+    js.phase("server start", 1.23456)
+    js.phase("notebook a.ipynb", 2)
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"name": "server start", "seconds": 1.235}, {"name": "notebook a.ipynb", "seconds": 2}]

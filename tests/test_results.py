@@ -291,3 +291,20 @@ cmd = ["{sys.executable}", "{{runner}}/job_scripts/reachable.py", "http://127.0.
                            "which is unreachable from this machine"), line
     assert run.results["jobs"]["cdn"]["message"].startswith("cannot run here:")
     assert "step 'job_scripts/reachable.py" not in line  # warmci's account comes on the next line
+
+
+def test_a_step_times_its_own_phases(tmp_path: Path) -> None:
+    """A step appends {"name", "seconds"} lines to $WARMCI_PHASES; they land under the step in results.json."""
+    code = ("import json, os\n"
+            "with open(os.environ['WARMCI_PHASES'], 'a') as fh:\n"
+            "    fh.write(json.dumps({'name': 'server start', 'seconds': 1.5}) + '\\n')\n"
+            "    fh.write('not json\\n')\n"
+            "    fh.write(json.dumps({'name': 'tests', 'seconds': 2}) + '\\n')\n")
+    pipeline = (f'[jobs.timed]\nsteps = [{{ name = "timed", cmd = [{json.dumps(sys.executable)}, "phases.py"] }}, '
+                f'{{ name = "plain", cmd = [{json.dumps(sys.executable)}, "-c", "pass"] }}]\n')
+    repo = make_repo(tmp_path / "t", {"warmci.toml": pipeline, "phases.py": code})
+    run = run_doit(repo, tmp_path / "state")
+    assert run.rc == 0 and run.results, run
+    timed, plain = run.results["jobs"]["timed"]["steps"]
+    assert timed["phases"] == [{"name": "server start", "seconds": 1.5}, {"name": "tests", "seconds": 2.0}]
+    assert "phases" not in plain  # each step gets a file of its own

@@ -143,8 +143,11 @@ def test_a_runner_script_the_job_runs_is_one_of_its_inputs(tmp_path: Path) -> No
 
     toml = tmp_path / "warmci.toml"
     toml.write_text('[jobs.a]\ncmd = ["python", "{runner}/job_scripts/playwright_browsers.py", "--x"]\n'
-                    '[jobs.b]\ncmd = ["python", "-c", "pass"]\n')
+                    '[jobs.b]\ncmd = ["python", "-c", "pass"]\n'
+                    '[jobs.c]\ncmd = ["python", "{runner}/job_scripts/jupyter_suite.py"]\n')
     pipe = load_pipeline(toml)
     scripts = runner_scripts(pipe.jobs["a"])
     assert len(scripts) == 1 and scripts[0].endswith("/job_scripts/playwright_browsers.py")
     assert runner_scripts(pipe.jobs["b"]) == []
+    # A script's sibling module that it imports is an input too (the phases helper).
+    assert [os.path.basename(p) for p in runner_scripts(pipe.jobs["c"])] == ["jupyter_suite.py", "phases.py"]

@@ -2,6 +2,11 @@
 
     python -m warmci explain [JOB ...] [target=PATH] [pipeline=FILE] [state=DIR]
         why each job would run now, naming each changed input
+    python -m warmci replay target=PATH state=DIR [pipeline=FILE] (--last N | --range A..B)
+                     [--check all|none|N] [--out DIR] [-- DOIT_ARGS ...]
+        the pipeline over commits of the target in order, one warm state dir; each
+        checked commit also run fresh and forced, every job's outcome compared;
+        exit 0 no difference and no leftover, 1 otherwise, 3 bad arguments
     python -m warmci store [prune] [--max SIZE] [--store DIR] [target=PATH] [state=DIR]
         the result store: its size, entries and hit rate; `prune` drops the least
         recently used entries until it fits in SIZE (default WARMCI_STORE_MAX, 5G)
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return explain(rest)
     if command == "gantt":
         return gantt(rest)
+    if command == "replay":
+        return replay(rest)
     if command == "store":
         return store(rest)
     print(f"warmci: unknown command {command!r}\n{__doc__}", file=sys.stderr)
@@ -43,6 +51,44 @@ def explain(args: list[str]) -> int:
 
     return doitapi.run_command(["explain", "-f", str(RUNNER_ROOT / "dodo.py"), *args],
                                {"explain": "warmci.run.explain:Explain"})
+
+
+def replay(args: list[str]) -> int:
+    from warmci.errors import WarmciError
+    from warmci.run import replay as rp
+    from warmci.status import EXIT_SETUP
+
+    doit_args: list[str] = []
+    if "--" in args:
+        args, doit_args = args[:args.index("--")], args[args.index("--") + 1:]
+    values = {k: v for k, _, v in (a.partition("=") for a in args if "=" in a and not a.startswith("-"))}
+    unknown = sorted(set(values) - {"target", "pipeline", "state"})
+    parser = argparse.ArgumentParser(prog="python -m warmci replay")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, help="the last N first-parent commits up to --rev")
+    which.add_argument("--range", dest="rev_range", help="A..B: the first-parent commits after A up to B")
+    parser.add_argument("--rev", default="HEAD", help="where --last counts back from (default HEAD)")
+    parser.add_argument("--check", default="all", help="commits run fresh and forced: all (default), none, or N")
+    parser.add_argument("--out", help="where replay.json and replay.md go (default STATE/replays/TIME)")
+    parser.add_argument("--keep-fresh", action="store_true", help="keep each check's fresh clone and state dir")
+    opts = parser.parse_args([a for a in args if not ("=" in a and not a.startswith("-"))])
+    try:
+        if unknown:
+            raise WarmciError(f"unknown argument {unknown[0]}=...; expected target=PATH, state=DIR, pipeline=FILE")
+        if not values.get("target") or not values.get("state"):
+            raise WarmciError("replay needs target=PATH (a git checkout) and state=DIR (the warm state dir)")
+        source = os.path.abspath(os.path.expanduser(values["target"]))
+        state = os.path.abspath(os.path.expanduser(values["state"]))
+        commits = rp.select(source, last=opts.last, rev_range=opts.rev_range, rev=opts.rev)
+        out = os.path.abspath(opts.out or os.path.join(state, "replays", time.strftime("%Y%m%d-%H%M%S")))
+        report = rp.replay(rp.Options(source=source, pipeline=values.get("pipeline"), state=state, commits=commits,
+                                      check=rp.sample(commits, opts.check), out=out,
+                                      doit_args=tuple(doit_args), keep_fresh=opts.keep_fresh))
+    except WarmciError as exc:
+        print(f"warmci: error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    print(f"{os.path.join(out, 'replay.md')}\n{os.path.join(out, 'replay.json')}")
+    return 0 if rp.ok(report) else 1
 
 
 def gantt(args: list[str]) -> int:

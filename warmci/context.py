@@ -72,6 +72,10 @@ class Context:
     def manifest_file(self, job: str) -> str:
         return os.path.join(self.state, "artifacts", f"{job}.json")
 
+    def key_file(self, job: str) -> str:
+        """What the jobs downstream of an artifact job key on (warmci.inputs.wheelkey), beside its manifest."""
+        return os.path.join(self.state, "artifacts", f"{job}.key.json")
+
     def marker_file(self, job: str) -> str:
         return os.path.join(self.state, "markers", f"{job}.done")
 

@@ -7,6 +7,7 @@ doit TaskFailed: a failed, timed-out or cancelled job is never a success.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -19,7 +20,7 @@ from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
 from warmci.execute import jobenv, logs, ports, proc, servers, worktree
 from warmci.execute.reuse import Reuse
-from warmci.inputs import files, interpreters, venvs
+from warmci.inputs import files, interpreters, venvs, wheelkey
 from warmci.pipeline.model import Job, Step
 from warmci.run import firstred
 from warmci.status import Status
@@ -35,6 +36,29 @@ class JobError(WarmciError):
 
 class Skipped(WarmciError):
     """A prerequisite the pipeline marks optional is missing here."""
+
+
+# A step may time its own phases (server start, kernel warm-up, each test file): it appends one JSON
+# object per line, {"name": str, "seconds": float}, to the file this variable names; they land in
+# results.json under the step's "phases" (docs/results.md).
+PHASES_VAR = "WARMCI_PHASES"
+
+
+def read_phases(path: str) -> list[dict[str, Any]]:
+    """The phases a step wrote, in order; a malformed line is dropped, never fatal."""
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path) as fh:
+            lines = fh.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            d = json.loads(line)
+            out.append({"name": str(d["name"]), "seconds": round(float(d["seconds"]), 3)})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def run_job(job: Job, ctx: Context, task: Any) -> bool | TaskFailed:
@@ -164,12 +188,15 @@ class JobRun:
             shutil.rmtree(values["out"], ignore_errors=True)
             os.makedirs(values["out"])
             _remove(ctx.manifest_file(job.name))
+            _remove(ctx.key_file(job.name))
         env = jobenv.base_env(ctx, job)
         if job.wheel is not None:
             venv, values["wheel"] = self._wheel_venv(interp, env)
         if venv:
             values["venv"] = venv
             env = jobenv.base_env(ctx, job, venv=venv)
+        if job.wheel is not None:
+            env.update(self._lazy_bytecode())
         env.update({k: fmt(v, values) for k, v in job.env})
         self._free_ports()
         deadline = self._deadline()
@@ -255,10 +282,16 @@ class JobRun:
         if left <= 0:
             raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
         self._say(f"$ cd {cwd} && {shlex.join(argv)}")
-        out = proc.run(argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
-                       registry=self.registry, meta={**self.meta, "role": "step", "step": name})
-        self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
-                                     "duration": round(out.duration, 3), "timed_out": out.timed_out})
+        phases_file = os.path.join(self.ctx.tmp_dir(self.job.name), "phases.jsonl")
+        _remove(phases_file)
+        out = proc.run(argv, cwd=cwd, env={**env, PHASES_VAR: phases_file}, log=self.log, timeout=left,
+                       label=self.job.name, registry=self.registry, meta={**self.meta, "role": "step", "step": name})
+        record: dict[str, Any] = {"name": name, "argv": argv, "exit_code": out.returncode,
+                                  "duration": round(out.duration, 3), "timed_out": out.timed_out}
+        phases = read_phases(phases_file)
+        if phases:
+            record["phases"] = phases
+        self.status["steps"].append(record)
         self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
                   + (f"; ended leftover processes {out.killed}" if len(out.killed) > 1 else ""))
         if out.timed_out:
@@ -324,9 +357,23 @@ class JobRun:
                                        "--all-groups", "--no-emit-project", "--format", "requirements-txt",
                                        "--quiet", "-o", cons], project, env, deadline, (0,))
             install += ["-c", cons]
-        # Compiled at install: PYTHONDONTWRITEBYTECODE would otherwise recompile every import, every run.
-        self._step("install wheel", install, self.work, dict(env, UV_COMPILE_BYTECODE="1"), deadline, (0,))
+        # Not compiled at install (_lazy_bytecode): compiling every module of every dependency
+        # took longer than the suites themselves under load (docs/buckaroo.md, "Experiments").
+        self._step("install wheel", install, self.work, env, deadline, (0,))
         return venv, wheel
+
+    def _lazy_bytecode(self) -> dict[str, str]:
+        """The wheel venv's processes write the bytecode of what they import, once, into a cache of this run's.
+
+        PYTHONDONTWRITEBYTECODE (set on some machines) is lifted for the job: without it every process would
+        compile every import again. The cache is outside the venv and the checkout (PYTHONPYCACHEPREFIX, so
+        nothing lands in the shared tree) and emptied with the venv: a wheel's files may keep fixed
+        timestamps, and a stale .pyc of a same-sized module must never be taken for the new one.
+        """
+        cache = os.path.join(self.work, "pycache")
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
+        return {"PYTHONPYCACHEPREFIX": cache, "PYTHONDONTWRITEBYTECODE": ""}
 
     def _write_manifest(self, out: str) -> None:
         names = sorted(os.listdir(out))
@@ -336,6 +383,12 @@ class JobRun:
                               if os.path.isfile(os.path.join(out, n))}}
         statefile.write_json(self.ctx.manifest_file(self.job.name), manifest)
         self.status["artifacts"] = manifest["files"]
+        try:
+            key = wheelkey.artifact_key(out)
+        except wheelkey.BadWheel as exc:
+            raise JobError(f"the build wrote a wheel warmci cannot read: {exc}", Status.FAILED) from None
+        statefile.write_json(self.ctx.key_file(self.job.name), {"files": key})
+        self.status["artifact_key"] = key
 
     def _write_marker(self) -> None:
         digest = {p: files.sha256_file(os.path.join(self.ctx.target, p)) for p in self.job.inputs

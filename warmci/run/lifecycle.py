@@ -250,26 +250,37 @@ def _cancel_main(run: _Run, why: str) -> None:
     raise KeyboardInterrupt
 
 
-def snapshot(ctx: Context, when: str) -> None:
-    """Record this state dir's warmci processes (token holders) and the ports they listen on."""
+def warmci_processes(state: str) -> list[tuple[psutil.Process, str, list[int], str]]:
+    """Live processes warmci started for this state dir (token holders): (process, job, ports, command line)."""
     found: list[psutil.Process] = []
     for p in psutil.process_iter():
         try:
             env = p.environ()
-            if proc.TOKEN_VAR in env and env.get("WARMCI_STATE") == ctx.state and p.status() != psutil.STATUS_ZOMBIE:
+            if proc.TOKEN_VAR in env and env.get("WARMCI_STATE") == state and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p)
         except psutil.Error:
             continue
     # The socket table costs ~10 ms: read it only when there is something to report.
     ports_by_pid = ports.ports_by_pid() if found else {}
-    lines = []
+    out = []
     for p in found:
         try:
-            env = p.environ()
-            lines.append(f"  pid {p.pid} job {env.get('WARMCI_JOB', '?')} run {env.get('WARMCI_RUN', '?')} "
-                         f"ports {sorted(ports_by_pid.get(p.pid, []))}: {' '.join(p.cmdline())[:160]}")
+            out.append((p, p.environ().get("WARMCI_JOB", "?"), sorted(ports_by_pid.get(p.pid, [])),
+                        " ".join(p.cmdline())))
         except psutil.Error:
             continue
+    return out
+
+
+def snapshot(ctx: Context, when: str) -> None:
+    """Record this state dir's warmci processes (token holders) and the ports they listen on."""
+    lines = []
+    for p, job, held, cmd in warmci_processes(ctx.state):
+        try:
+            run = p.environ().get("WARMCI_RUN", "?")
+        except psutil.Error:
+            continue
+        lines.append(f"  pid {p.pid} job {job} run {run} ports {held}: {cmd[:160]}")
     log(ctx, f"snapshot {when}: {len(lines)} warmci processes")
     if lines:
         with open(ctx.run_log, "a") as fh:
