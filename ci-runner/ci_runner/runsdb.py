@@ -7,6 +7,7 @@ final one. WAL lets the operator CLI read and write while the service runs.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE = ("queued", "waiting", "running")
 FINISHED = ("passed", "failed", "errored", "cancelled")
 
@@ -30,11 +31,13 @@ CREATE TABLE IF NOT EXISTS runs (
     queued_at REAL NOT NULL, started_at REAL, doit_started_at REAL, finished_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     pid INTEGER, pid_created REAL, run_id TEXT, state_dir TEXT, checkout_dir TEXT, log_file TEXT,
-    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER
+    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER,
+    job_counts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, id);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (repo, sha);
 CREATE INDEX IF NOT EXISTS runs_by_lane ON runs (repo, lane, state);
+CREATE INDEX IF NOT EXISTS runs_by_branch ON runs (branch, id);
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, outcome TEXT NOT NULL
 );
@@ -84,6 +87,15 @@ class Run:
     results_file: str | None
     cancel_reason: str | None
     superseded_by: int | None
+    job_counts: str | None  # JSON: status -> number of jobs (results.json `counts`), when the run finished
+
+    @property
+    def counts(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.job_counts or "{}")
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
 
     @property
     def short_sha(self) -> str:
@@ -120,6 +132,8 @@ class RunsDB:
 
                 raise RunnerError(f"{self.path} was written by a newer ci-runner (schema {version}); "
                                   "upgrade the runner or point service.state_dir elsewhere")
+            if version == 1:  # schema 1 had no job counts
+                c.execute("ALTER TABLE runs ADD COLUMN job_counts TEXT")
             c.executescript(_SCHEMA)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
