@@ -102,6 +102,19 @@ class Pages:
         public = urlsplit(config.public_url)
         self.public_origin = f"{public.scheme}://{public.netloc}"
 
+    def json(self, data: Any, code: int = 200) -> Response:
+        """JSON with every string through the secrets filter."""
+        return JSONResponse(self._clean(data), status_code=code, headers=HEADERS)
+
+    def _clean(self, data: Any) -> Any:
+        if isinstance(data, str):
+            return self.redact(data)
+        if isinstance(data, dict):
+            return {k: self._clean(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self._clean(v) for v in data]
+        return data
+
     def _finalize(self, value: Any) -> Any:
         """Every string a template prints passes the secrets filter (rendered log lines already did)."""
         return self.redact(value) if isinstance(value, str) and not isinstance(value, Markup) else value
@@ -144,7 +157,7 @@ class Pages:
         if wants_html(request):
             return self.html(request, "message.html", status, heading=f"{status}: {_REASONS.get(status, '')}",
                              text=message, back=back)
-        return JSONResponse({"error": message}, status_code=status, headers=HEADERS)
+        return self.json({"error": message}, status)
 
     def _text(self, lines: Any, filename: str, download: bool) -> Response:
         headers = dict(HEADERS)
@@ -213,7 +226,7 @@ class Pages:
 
     def run_list_json(self, request: Request) -> Response:
         data = self._list(request)
-        return JSONResponse({
+        return self.json({
             "runs": [dict(summary(self.config, r), counts=self._counts(r)) for r in data["runs"]],
             "queue": [dict(summary(self.config, r), position=data["places"].get(r.id)) for r in data["active"]],
             "older": data["older"]})
@@ -222,10 +235,10 @@ class Pages:
     def run_json(self, request: Request) -> Response:
         run, place, total = self._load(request.path_params["run_id"])
         if run is None:
-            return JSONResponse({"error": f"no run {request.path_params['run_id']}"}, status_code=404)
+            return self.json({"error": f"no run {request.path_params['run_id']}"}, 404)
         out = run.as_dict()
         out.update(url=self.config.run_url(run.id), position=place or None, queued=total, counts=self._counts(run))
-        return JSONResponse(out)
+        return self.json(out)
 
     def run_page(self, request: Request) -> Response:
         if not wants_html(request):
@@ -319,8 +332,7 @@ class Pages:
         q = request.query_params
         with self.logs.open(path, live) as log:
             if q.get("format") == "json":
-                return JSONResponse(self._log_delta(log, q.get("epoch"), q.get("tick"), q.get("first")),
-                                    headers=HEADERS)
+                return self.json(self._log_delta(log, q.get("epoch"), q.get("tick"), q.get("first")))
             shown_from = 0 if q.get("all") else max(0, len(log) - LOG_WINDOW)
             return self.html(request, "log.html", run=run, log=log, title=title, live=live, status=status,
                              download=download, poll=poll, shown_from=shown_from, extra_query=extra_query)
@@ -433,8 +445,7 @@ class Pages:
         target = f"/runs/{reply.run or run_id}"
         if "text/html" in request.headers.get("accept", ""):
             return RedirectResponse(target, status_code=303, headers=HEADERS)
-        return JSONResponse({"message": reply.message, "run": reply.run, "url": self.config.run_url(reply.run or
-                                                                                                   run_id)})
+        return self.json({"message": reply.message, "run": reply.run, "url": self.config.run_url(reply.run or run_id)})
 
     def login_page(self, request: Request) -> Response:
         nxt = request.query_params.get("next", "/")

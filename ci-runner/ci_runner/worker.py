@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ci_runner import checkout, doitrun, procs, runsdb
+from ci_runner import checkout, doitrun, procs, prune, runsdb
 from ci_runner.config import Config, RepoConfig
 from ci_runner.intake import queue_status
 from ci_runner.runsdb import Run, RunsDB
@@ -106,6 +106,10 @@ class Worker(threading.Thread):
             except Exception as exc:  # never leave a run `running` because of a bug here
                 log.exception("worker: run %s failed unexpectedly", run.id)
                 self._finish(run, "errored", f"The runner failed: {type(exc).__name__}")
+            try:
+                prune.prune(self.db, self.config)
+            except Exception:
+                log.exception("worker: pruning old runs failed; trying again after the next run")
             self.wake.set()  # another worker may now take this repository's next run
 
     def execute(self, run: Run) -> None:
