@@ -9,6 +9,7 @@ import pytest
 
 from warmci.execute import proc
 
+from .ci_world import ci_world  # noqa: F401 (the CI service on the demo, shared by its test modules)
 from .small_target import target, tool_env  # noqa: F401 (fixtures shared by the small-target tests)
 
 
