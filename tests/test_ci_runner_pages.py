@@ -451,3 +451,16 @@ def test_a_schema_1_queue_gains_the_job_counts_column(tmp_path: Path) -> None:
     with db.read() as c4:
         run = runsdb.run(c4, 1)
         assert run is not None and run.counts == {"passed": 3}
+
+
+def test_a_huge_log_shows_its_end_and_says_what_it_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ci_runner.redact import Redactor
+
+    monkeypatch.setattr(logfiles, "MAX_BYTES", 1000)
+    path = tmp_path / "big.log"
+    path.write_text("".join(f"line {i}\n" for i in range(1000)))
+    with logfiles.LogCache(Redactor([])).open(path) as log:
+        text = "".join(log.plain())
+        assert log.skipped > 0 and text.startswith(f"[the first {log.skipped} bytes of this log are not shown]\n")
+        assert text.endswith("line 999\n") and "line 0\n" not in text
+        assert len(log) < 1000 / 6 and log.text(0).startswith("line ")  # starts on a whole line

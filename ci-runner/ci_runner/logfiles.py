@@ -28,7 +28,7 @@ from ci_runner.redact import Redactor
 from ci_runner.termlog import Terminal
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=@-]{0,199}$")
-MAX_BYTES = 16 * 1024 * 1024  # a longer log shows (and downloads) its last 16 MiB
+MAX_BYTES = 8 * 1024 * 1024  # a longer log shows (and downloads) its last 8 MiB
 CHUNK = 1024 * 1024
 
 
@@ -117,7 +117,7 @@ class Log:
 
 
 class LogCache:
-    def __init__(self, redact: Redactor, size: int = 32) -> None:
+    def __init__(self, redact: Redactor, size: int = 16) -> None:
         self.redact, self.size = redact, size
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()

@@ -46,7 +46,7 @@ from ci_runner.runsdb import Run, RunsDB
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 100
 MAX_PAGE = 500
-TAIL_LINES = 40
+TAIL_LINES = 60
 LOG_WINDOW = 10000  # a log page shows its last lines; ?all=1 shows every one
 MAX_FORM = 16 * 1024
 SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at")

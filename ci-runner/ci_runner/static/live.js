@@ -15,9 +15,11 @@
         const r = await fetch(url, { headers: { Accept: "text/html" }, cache: "no-store" });
         if (r.ok) {
           const html = await r.text();
+          // Never swap the form a user is filling in (a token typed, a branch being chosen).
           const focused = document.activeElement;
-          const typing = focused && focused.tagName === "INPUT" && main.contains(focused) && focused.value;
-          if (!typing) { main.innerHTML = html; }
+          const busy = focused && main.contains(focused) &&
+            (focused.tagName === "SELECT" || (focused.tagName === "INPUT" && focused.value));
+          if (!busy) { main.innerHTML = html; }
         }
       } catch (e) { /* the service restarting: try again */ }
       if (isLive()) later(poll);
