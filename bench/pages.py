@@ -21,17 +21,14 @@ and OUT/pages.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import machine, stats
+from bench import standalone, stats
 
 RUNNER = Path(__file__).resolve().parent.parent
 REPO = "bench/pages"
@@ -159,23 +156,7 @@ def markdown(d: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m bench.pages", description=__doc__.split("\n\n")[0])
-    p.add_argument("--reps", type=int, default=30, help="rounds measured (default 30)")
-    p.add_argument("--out", type=Path, default=RUNNER / "bench" / "results", help="where pages.json/.md go")
-    args = p.parse_args(argv)
-    started = time.perf_counter()
-    data: dict[str, Any] = {"command": shlex.join(["./bootstrap", "python", "-m", "bench.pages", *argv]),
-                            "machine": machine.describe(), "reps": args.reps}
-    with tempfile.TemporaryDirectory(prefix="warmci-bench-pages-") as tmp:
-        data.update(measure(args.reps, Path(tmp), lambda msg: print(f"bench.pages: {msg}", file=sys.stderr)))
-    data["machine"]["loadavg_at_end"] = machine.load()
-    data["duration_s"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pages.json").write_text(json.dumps(data, indent=1) + "\n")
-    (args.out / "pages.md").write_text(markdown(data))
-    print(f"bench.pages: wrote {args.out / 'pages.json'} and {args.out / 'pages.md'}", file=sys.stderr)
-    return 0
+    return standalone.main("pages", __doc__, argv, 30, measure, markdown)
 
 
 if __name__ == "__main__":

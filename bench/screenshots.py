@@ -20,8 +20,8 @@ from pathlib import Path
 RUNNER = Path(__file__).resolve().parent.parent
 REPO = "buckaroo-data/demo"
 FAILING_TEST = """
-test('formatCell shows thousands separators', () => {
-  assert.strictEqual(formatCell(1234567), '1,234,567');
+test('formatCell compacts large numbers', () => {
+  assert.equal(formatCell(1234567), '1.2M');
 });
 """
 
@@ -56,8 +56,8 @@ def take(out: Path, work: Path) -> list[Path]:
             remote.checkout(first)
             test_js = remote.work / "packages/app/test/format.test.js"
             broken = remote.commit({"packages/app/test/format.test.js": test_js.read_text() + FAILING_TEST},
-                                   "format: thousands separators (test first)")
-            failed = push(broken, "fix/thousands", "format: thousands separators (test first)")
+                                   "format: compact large numbers (test first)")
+            failed = push(broken, "feature/compact-numbers", "format: compact large numbers (test first)")
             service.wait_finished(failed, timeout=1200)
             fork = remote.commit({"NOTES.md": "a note\n"}, "docs: a note from a contributor")
             remote.push(fork, "refs/pull/12/head")

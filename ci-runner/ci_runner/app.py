@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from ci_runner import events, runsdb, signature
+from ci_runner.actions import Actions
 from ci_runner.config import Config
 from ci_runner.intake import Intake
 from ci_runner.pages import Pages, summary
@@ -98,10 +99,12 @@ def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[St
             "repos": {r.name: {"disk_free_bytes": _free(r.state_dir)} for r in config.repos.values()},
         })
 
+    pages = Pages(config, db)
     routes = [
         Route("/webhook", webhook, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
-        *Pages(config, db, intake).routes(),
+        *pages.routes(),
+        *Actions(pages, intake).routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -8,8 +8,7 @@
     GET  /runs/ID/output[.txt]          doit's own output for the run
     GET  /runs/ID/files/NAME            ci.log, versions.txt, results.json, run.log (plain text)
     GET  /runs/ID/gantt.png             the Gantt chart with CPU; /runs/ID/compare.png against the previous run
-    POST /runs/ID/rerun, /runs/ID/cancel    admin only (ci_runner.auth); the operator CLI's queue operations
-    GET|POST /login, POST /logout
+    POST /runs/ID/rerun, /runs/ID/cancel, GET|POST /login, POST /logout: ci_runner.actions
 
 `/` and `/runs/ID` answer HTML when the request's Accept names text/html (a
 browser) and JSON otherwise (curl, scripts, the deploy test), as they did
@@ -23,22 +22,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ci_runner import rundata, runsdb
-from ci_runner.auth import COOKIE, SESSION_SECONDS, Auth
+from ci_runner.auth import COOKIE, Auth
 from ci_runner.charts import Charts
 from ci_runner.config import Config
 from ci_runner.errors import RunnerError
-from ci_runner.intake import Intake
 from ci_runner.logfiles import Log, LogCache, inside, job_log
 from ci_runner.redact import Redactor
 from ci_runner.runsdb import Run, RunsDB
@@ -48,7 +46,6 @@ PAGE_SIZE = 100
 MAX_PAGE = 500
 TAIL_LINES = 60
 LOG_WINDOW = 10000  # a log page shows its last lines; ?all=1 shows every one
-MAX_FORM = 16 * 1024
 SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -88,8 +85,8 @@ def _took(run: Run, now: float) -> float | None:
 
 
 class Pages:
-    def __init__(self, config: Config, db: RunsDB, intake: Intake) -> None:
-        self.config, self.db, self.intake = config, db, intake
+    def __init__(self, config: Config, db: RunsDB) -> None:
+        self.config, self.db = config, db
         self.redact = Redactor(config.secrets.values())
         self.auth = Auth(config.secrets.admin_token)
         self.results = rundata.ResultsCache()
@@ -133,11 +130,6 @@ class Pages:
             Route(run + "/files/{name}", self.run_file, methods=["GET"]),
             Route(run + "/gantt.png", self.gantt, methods=["GET"]),
             Route(run + "/compare.png", self.compare, methods=["GET"]),
-            Route(run + "/rerun", self.rerun, methods=["POST"]),
-            Route(run + "/cancel", self.cancel, methods=["POST"]),
-            Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
-            Route("/logout", self.logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
@@ -395,88 +387,5 @@ class Pages:
             return self.fail(request, 404, "no chart: the run has not finished" + (
                 ", or its branch has no earlier finished run" if compare else ""))
         return FileResponse(path, media_type="image/png", headers={**HEADERS, "Cache-Control": "no-cache"})
-
-    # -- rerun, cancel, login ------------------------------------------------------------------
-    async def _form(self, request: Request) -> dict[str, str] | None:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM:
-                return None
-        if "application/x-www-form-urlencoded" not in request.headers.get("content-type", "") and body:
-            return {}
-        try:
-            return {k: v[0] for k, v in parse_qs(body.decode("utf-8"), max_num_fields=20).items()}
-        except (UnicodeDecodeError, ValueError):
-            return None
-
-    def _own_origins(self, request: Request) -> tuple[str, ...]:
-        return (f"{request.url.scheme}://{request.headers.get('host', '')}", self.public_origin)
-
-    async def _authorized(self, request: Request, form: dict[str, str]) -> str | None:
-        """None when the request may change things; else why not."""
-        header = request.headers.get("authorization", "")
-        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-        verdict = self.auth.check(bearer=bearer, form_token=form.get("token"), cookie=request.cookies.get(COOKIE),
-                                  csrf=form.get("csrf"), origin=request.headers.get("origin"),
-                                  own_origins=self._own_origins(request))
-        return None if verdict.ok else verdict.why
-
-    async def rerun(self, request: Request) -> Response:
-        return await self._act(request, "rerun")
-
-    async def cancel(self, request: Request) -> Response:
-        return await self._act(request, "cancel")
-
-    async def _act(self, request: Request, what: str) -> Response:
-        run_id = request.path_params["run_id"]
-        back = f"/runs/{run_id}"
-        form = await self._form(request)
-        if form is None:
-            return self.fail(request, 400, "a form of at most 16 KiB, URL-encoded, is expected", back)
-        why = await self._authorized(request, form)
-        if why is not None:
-            return self.fail(request, 403, f"{what} refused: {why}", back)
-        op = self.intake.rerun if what == "rerun" else self.intake.cancel
-        try:
-            reply = await run_in_threadpool(op, run_id)
-        except RunnerError as exc:
-            return self.fail(request, 409 if "no run" not in str(exc) else 404, str(exc), back)
-        target = f"/runs/{reply.run or run_id}"
-        if "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse(target, status_code=303, headers=HEADERS)
-        return self.json({"message": reply.message, "run": reply.run, "url": self.config.run_url(reply.run or run_id)})
-
-    def login_page(self, request: Request) -> Response:
-        nxt = request.query_params.get("next", "/")
-        return self.html(request, "login.html", next=nxt if _local(nxt) else "/", hours=SESSION_SECONDS // 3600)
-
-    async def login(self, request: Request) -> Response:
-        form = await self._form(request) or {}
-        origin = request.headers.get("origin")
-        if origin and origin.rstrip("/") not in self._own_origins(request):
-            return self.fail(request, 403, f"refused: the request came from another site ({origin})", "/login")
-        if not self.auth.token_ok(form.get("token")):
-            return self.fail(request, 403, "wrong admin token" if self.auth.enabled else
-                             "log in is off: the service has no admin token (WARMCI_ADMIN_TOKEN)", "/login")
-        nxt = form.get("next") or "/"
-        resp = RedirectResponse(nxt if _local(nxt) else "/", status_code=303, headers=HEADERS)
-        resp.set_cookie(COOKIE, self.auth.new_session(), max_age=SESSION_SECONDS, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
-        return resp
-
-    async def logout(self, request: Request) -> Response:
-        form = await self._form(request) or {}
-        if await self._authorized(request, form) is not None:
-            return self.fail(request, 403, "log out refused: not logged in, or a stale form", "/")
-        resp = RedirectResponse("/", status_code=303, headers=HEADERS)
-        resp.delete_cookie(COOKIE, path="/")
-        return resp
-
-
-def _local(path: str) -> bool:
-    """A redirect target on this site only (no scheme, no host, no `//host`)."""
-    return path.startswith("/") and not path.startswith("//") and "\\" not in path and not urlsplit(path).netloc
-
 
 _REASONS = {400: "bad request", 403: "forbidden", 404: "not found", 409: "conflict", 500: "error"}

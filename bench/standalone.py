@@ -1,0 +1,44 @@
+"""What every single-purpose benchmark (bench.service, bench.pages) does around its measurement.
+
+Parse `--reps N` and `--out DIR`, describe the machine, measure in a
+scratch directory that is removed afterwards, and write OUT/NAME.json
+(everything, with the exact command) and OUT/NAME.md (its tables).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import machine
+
+RUNNER = Path(__file__).resolve().parent.parent
+Measure = Callable[[int, Path, Callable[[str], None]], dict[str, Any]]
+
+
+def main(name: str, doc: str, argv: Sequence[str] | None, reps: int, measure: Measure,
+         markdown: Callable[[dict[str, Any]], str]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=reps, help=f"repetitions measured (default {reps})")
+    p.add_argument("--out", type=Path, default=RUNNER / "bench" / "results",
+                   help=f"where {name}.json and {name}.md go")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    data: dict[str, Any] = {"command": shlex.join(["./bootstrap", "python", "-m", f"bench.{name}", *argv]),
+                            "machine": machine.describe(), "reps": args.reps}
+    with tempfile.TemporaryDirectory(prefix=f"warmci-bench-{name}-") as tmp:
+        data.update(measure(args.reps, Path(tmp), lambda msg: print(f"bench.{name}: {msg}", file=sys.stderr)))
+    data["machine"]["loadavg_at_end"] = machine.load()
+    data["duration_s"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(data))
+    print(f"bench.{name}: wrote {args.out / f'{name}.json'} and {args.out / f'{name}.md'}", file=sys.stderr)
+    return 0
