@@ -138,16 +138,16 @@ def markdown(d: dict[str, Any]) -> str:
              f"python {m['python']}",
              f"- the service process on loopback, its queue holding {d['runs']} finished runs of {d['jobs']} jobs; "
              f"{d['reps']} rounds, round-robin, medians and IQR", "",
-             "| page | HTML size | server: whole response | ×baseline | browser: DOMContentLoaded | "
-             "browser: load | ×baseline |", "|---|---|---|---|---|---|---|"]
+             "| page | HTML | server: whole response, median | IQR | ×baseline | browser: DOMContentLoaded, median "
+             "| IQR | browser: load, median | IQR | ×baseline |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label in d["bytes"]:
         r = d["ratios"][label]
         lines.append(f"| {label} | {d['bytes'][label] / 1024:.0f} KiB | {_ms(d['server'][label])} | "
                      f"{r['server_vs_baseline']} | {_ms(d['browser'][label]['dom'])} | "
                      f"{_ms(d['browser'][label]['load'])} | {r['browser_load_vs_baseline']} |")
-    lines.append(f"| baseline | | {_ms(d['server']['baseline: /static/pages.css'])} (`/static/pages.css`) | | "
-                 f"{_ms(d['browser']['baseline: /login']['dom'])} | {_ms(d['browser']['baseline: /login']['load'])} "
-                 "(`/login`) | |")
+    lines.append(f"| baseline: `/static/pages.css` (server), `/login` (browser) | | "
+                 f"{_ms(d['server']['baseline: /static/pages.css'])} | | "
+                 f"{_ms(d['browser']['baseline: /login']['dom'])} | {_ms(d['browser']['baseline: /login']['load'])} | |")
     lines += ["", f"The Gantt chart is drawn on a run's first view (here {d['chart_first_view_s']:.1f} s, and "
                   f"{d['compare_first_view_s']:.1f} s for the comparison with the previous run of the branch; "
                   "matplotlib in a child process) and cached in the run's directory; the rounds above see it "

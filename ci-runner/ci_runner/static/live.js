@@ -19,7 +19,7 @@
           const focused = document.activeElement;
           const busy = focused && main.contains(focused) &&
             (focused.tagName === "SELECT" || (focused.tagName === "INPUT" && focused.value));
-          if (!busy) { main.innerHTML = html; }
+          if (!busy) { main.innerHTML = html; tailsToEnd(main); }
         }
       } catch (e) { /* the service restarting: try again */ }
       if (isLive()) later(poll);
@@ -61,7 +61,13 @@
     later(poll);
   }
 
+  // A failed job's tail is read from its end (where the error is); without this script it shows its start.
+  function tailsToEnd(root) {
+    for (const pre of root.querySelectorAll("pre.tail")) pre.scrollTop = pre.scrollHeight;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    tailsToEnd(document);
     const main = document.querySelector("main[data-live-url]");
     if (main) followMain(main);
     const pre = document.querySelector("pre#log[data-live='1']");
