@@ -147,7 +147,8 @@ def markdown(d: dict[str, Any]) -> str:
                      f"{_ms(d['browser'][label]['load'])} | {r['browser_load_vs_baseline']} |")
     lines.append(f"| baseline: `/static/pages.css` (server), `/login` (browser) | | "
                  f"{_ms(d['server']['baseline: /static/pages.css'])} | | "
-                 f"{_ms(d['browser']['baseline: /login']['dom'])} | {_ms(d['browser']['baseline: /login']['load'])} | |")
+                 f"{_ms(d['browser']['baseline: /login']['dom'])} | "
+                 f"{_ms(d['browser']['baseline: /login']['load'])} | |")
     lines += ["", f"The Gantt chart is drawn on a run's first view (here {d['chart_first_view_s']:.1f} s, and "
                   f"{d['compare_first_view_s']:.1f} s for the comparison with the previous run of the branch; "
                   "matplotlib in a child process) and cached in the run's directory; the rounds above see it "

@@ -79,7 +79,8 @@ class Actions:
         try:
             reply = await run_in_threadpool(op, run_id)
         except RunnerError as exc:
-            return self.pages.fail(request, 409 if "no run" not in str(exc) else 404, str(exc), back)
+            known = (await run_in_threadpool(self.pages.load, run_id))[0] is not None
+            return self.pages.fail(request, 409 if known else 404, str(exc), back)
         target = f"/runs/{reply.run or run_id}"
         if "text/html" in request.headers.get("accept", ""):
             return RedirectResponse(target, status_code=303, headers=HEADERS)

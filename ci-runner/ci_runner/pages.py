@@ -138,7 +138,7 @@ class Pages:
         cookie = request.cookies.get(COOKIE)
         logged_in = self.auth.session_ok(cookie)
         return {"auth_enabled": self.auth.enabled, "logged_in": logged_in,
-                "csrf": self.auth.csrf(cookie) if logged_in and cookie else "", "live_url": None}
+                "csrf": self.auth.csrf(cookie) if logged_in and cookie else "", "live_url": None, "live_ms": 1000}
 
     def html(self, request: Request, template: str, code: int = 200, **context: Any) -> Response:
         body = self.env.get_template(template).render({**self._session(request), **context})
@@ -157,7 +157,7 @@ class Pages:
             headers["Content-Disposition"] = f'attachment; filename="{quote(filename)}"'
         return PlainTextResponse("".join(lines), headers=headers)
 
-    def _load(self, run_id: int) -> tuple[Run | None, int, int]:
+    def load(self, run_id: int) -> tuple[Run | None, int, int]:
         with self.db.read() as c:
             run = runsdb.run(c, run_id)
             place, total = runsdb.position(c, run_id) if run else (0, 0)
@@ -214,6 +214,7 @@ class Pages:
         if context["live"]:
             query = {**dict(request.query_params), "fragment": "1"}
             context["live_url"] = "/?" + urlencode(query)
+            context["live_ms"] = 3000  # a list of up to 500 runs: every 3 s is live enough
         return self.html(request, "runs.html", **context)
 
     def run_list_json(self, request: Request) -> Response:
@@ -225,7 +226,7 @@ class Pages:
 
     # -- one run -------------------------------------------------------------------------------
     def run_json(self, request: Request) -> Response:
-        run, place, total = self._load(request.path_params["run_id"])
+        run, place, total = self.load(request.path_params["run_id"])
         if run is None:
             return self.json({"error": f"no run {request.path_params['run_id']}"}, 404)
         out = run.as_dict()
@@ -261,7 +262,7 @@ class Pages:
     # -- logs ----------------------------------------------------------------------------------
     def _job_log(self, request: Request) -> tuple[Run | None, Path | None, str, bool, str]:
         """(run, the log file, a title, whether it is live, the job's status) or a None path."""
-        run, _, _ = self._load(request.path_params["run_id"])
+        run, _, _ = self.load(request.path_params["run_id"])
         job = request.path_params["job"]
         server_q = request.query_params.get("server")
         server = int(server_q) if server_q is not None and server_q.isdigit() else None
@@ -299,7 +300,7 @@ class Pages:
                               download=True)
 
     def _output(self, request: Request) -> tuple[Run | None, Path | None]:
-        run, _, _ = self._load(request.path_params["run_id"])
+        run, _, _ = self.load(request.path_params["run_id"])
         if run is None or not run.log_file:
             return run, None
         return run, inside(Path(run.log_file), self.config.logs_dir)
@@ -340,7 +341,7 @@ class Pages:
                 "lines": [str(log.html(i)) for i in range(start, len(log))]}
 
     def run_file(self, request: Request) -> Response:
-        run, _, _ = self._load(request.path_params["run_id"])
+        run, _, _ = self.load(request.path_params["run_id"])
         name = request.path_params["name"]
         if run is None:
             return self.fail(request, 404, "no such run")
@@ -364,7 +365,7 @@ class Pages:
         return await self._chart(request, compare=True)
 
     async def _chart(self, request: Request, compare: bool) -> Response:
-        run, _, _ = self._load(request.path_params["run_id"])
+        run, _, _ = self.load(request.path_params["run_id"])
         if run is None:
             return self.fail(request, 404, "no such run")
 

@@ -4,11 +4,12 @@
 (function () {
   const POLL_MS = 1000;
 
-  function later(fn) { window.setTimeout(fn, POLL_MS); }
+  function later(fn, ms) { window.setTimeout(fn, ms || POLL_MS); }
 
   // A run or the run list: <main data-live-url> is re-rendered by the server; swap it while it is live.
   function followMain(main) {
     const url = main.dataset.liveUrl;
+    const every = parseInt(main.dataset.liveMs || "1000", 10);
     const isLive = () => { const s = main.querySelector(".live-state"); return s && s.dataset.live === "1"; };
     async function poll() {
       try {
@@ -22,9 +23,9 @@
           if (!busy) { main.innerHTML = html; tailsToEnd(main); }
         }
       } catch (e) { /* the service restarting: try again */ }
-      if (isLive()) later(poll);
+      if (isLive()) later(poll, every);
     }
-    if (isLive()) later(poll);
+    if (isLive()) later(poll, every);
   }
 
   // A job's log: ask for what changed since the last tick and replace the lines from there on.
