@@ -129,13 +129,7 @@ def _ms(s: dict[str, Any]) -> str:
 
 
 def markdown(d: dict[str, Any]) -> str:
-    m = d["machine"]
-    lines = [f"# Run pages: load time, {m['timestamp']}", "",
-             f"- command: `{d['command']}` (took {d['duration_s']} s)",
-             f"- machine: {m['cpu_model']}, {m['nproc']} cpus, {m['memory_mb']} MB; load {m['loadavg_at_start']} → "
-             f"{m.get('loadavg_at_end')}",
-             f"- runner {m['runner']['commit']} (+{m['runner']['dirty_paths']} uncommitted paths); "
-             f"python {m['python']}",
+    lines = standalone.header("Run pages: load time", d) + [
              f"- the service process on loopback, its queue holding {d['runs']} finished runs of {d['jobs']} jobs; "
              f"{d['reps']} rounds, round-robin, medians and IQR", "",
              "| page | HTML | server: whole response, median | IQR | ×baseline | browser: DOMContentLoaded, median "

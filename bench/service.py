@@ -82,13 +82,7 @@ def measure(reps: int, work: Path, say: Any) -> dict[str, Any]:
 
 
 def markdown(d: dict[str, Any]) -> str:
-    m = d["machine"]
-    lines = [f"# ci-runner service latency, {m['timestamp']}", "",
-             f"- command: `{d['command']}` (took {d['duration_s']} s)",
-             f"- machine: {m['cpu_model']}, {m['nproc']} cpus, {m['memory_mb']} MB; load {m['loadavg_at_start']} → "
-             f"{m.get('loadavg_at_end')}",
-             f"- runner {m['runner']['commit']} (+{m['runner']['dirty_paths']} uncommitted paths); python "
-             f"{m['python']}, doit {m['doit']}, {m['git']}",
+    lines = standalone.header("ci-runner service latency", d) + [
              f"- {d['reps']} pushes to an idle service, each a new commit changing no job's input (the demo's "
              "jobs all up to date), after one warm-up push", "",
              "| from the webhook to | median | min–max | IQR | goal | met |", "|---|---|---|---|---|---|"]

@@ -22,6 +22,17 @@ RUNNER = Path(__file__).resolve().parent.parent
 Measure = Callable[[int, Path, Callable[[str], None]], dict[str, Any]]
 
 
+def header(title: str, d: dict[str, Any]) -> list[str]:
+    """The first lines of OUT/NAME.md: what was measured, by which command, on what machine and runner."""
+    m = d["machine"]
+    return [f"# {title}, {m['timestamp']}", "",
+            f"- command: `{d['command']}` (took {d['duration_s']} s)",
+            f"- machine: {m['cpu_model']}, {m['nproc']} cpus, {m['memory_mb']} MB; load {m['loadavg_at_start']} → "
+            f"{m.get('loadavg_at_end')}",
+            f"- runner {m['runner']['commit']} (+{m['runner']['dirty_paths']} uncommitted paths); python "
+            f"{m['python']}, doit {m['doit']}, {m['git']}"]
+
+
 def main(name: str, doc: str, argv: Sequence[str] | None, reps: int, measure: Measure,
          markdown: Callable[[dict[str, Any]], str]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
