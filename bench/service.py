@@ -27,17 +27,14 @@ Writes OUT/service.json and OUT/service.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import machine, stats
+from bench import standalone, stats
 
 RUNNER = Path(__file__).resolve().parent.parent
 GOALS = {"pending_s": 1.0, "doit_start_s": 2.0}
@@ -115,13 +112,7 @@ def measure(reps: int, work: Path, say: Any, red_reps: int = 0) -> dict[str, Any
 
 
 def markdown(d: dict[str, Any]) -> str:
-    m = d["machine"]
-    lines = [f"# ci-runner service latency, {m['timestamp']}", "",
-             f"- command: `{d['command']}` (took {d['duration_s']} s)",
-             f"- machine: {m['cpu_model']}, {m['nproc']} cpus, {m['memory_mb']} MB; load {m['loadavg_at_start']} → "
-             f"{m.get('loadavg_at_end')}",
-             f"- runner {m['runner']['commit']} (+{m['runner']['dirty_paths']} uncommitted paths); python "
-             f"{m['python']}, doit {m['doit']}, {m['git']}",
+    lines = standalone.header("ci-runner service latency", d) + [
              f"- {d['reps']} pushes to an idle service, each a new commit changing no job's input (the demo's "
              "jobs all up to date), after one warm-up push", "",
              "| from the webhook to | median | min–max | IQR | goal | met |", "|---|---|---|---|---|---|"]
@@ -151,25 +142,8 @@ def markdown(d: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m bench.service", description=__doc__.split("\n\n")[0])
-    p.add_argument("--reps", type=int, default=20, help="pushes measured (default 20)")
-    p.add_argument("--red-reps", type=int, default=2, help="pushes that break the lint, measured (default 2)")
-    p.add_argument("--out", type=Path, default=RUNNER / "bench" / "results", help="where service.json/.md go")
-    args = p.parse_args(argv)
-    started = time.perf_counter()
-    data: dict[str, Any] = {"command": shlex.join(["./bootstrap", "python", "-m", "bench.service", *argv]),
-                            "machine": machine.describe(), "reps": args.reps, "red_reps": args.red_reps}
-    with tempfile.TemporaryDirectory(prefix="warmci-bench-service-") as tmp:
-        data.update(measure(args.reps, Path(tmp), lambda msg: print(f"bench.service: {msg}", file=sys.stderr),
-                            red_reps=args.red_reps))
-    data["machine"]["loadavg_at_end"] = machine.load()
-    data["duration_s"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "service.json").write_text(json.dumps(data, indent=1) + "\n")
-    (args.out / "service.md").write_text(markdown(data))
-    print(f"bench.service: wrote {args.out / 'service.json'} and {args.out / 'service.md'}", file=sys.stderr)
-    return 0
+    return standalone.main("service", __doc__, argv, 20, measure, markdown,
+                           options={"red-reps": (2, "pushes that break the lint, measured (default 2)")})
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ RUNNER = Path(__file__).resolve().parent.parent
 CI_RUNNER = RUNNER / "ci-runner"
 SECRET = "test-webhook-secret-0123456789"
 TOKEN = "ghp_testtoken0123456789abcdefghijklmnopqrs"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 
 
 def toml_value(value: Any) -> str:
@@ -59,7 +60,8 @@ class ServiceConfig:
 
 def env(github_api: str, **extra: str) -> dict[str, str]:
     out = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CI_RUNNER), str(RUNNER)]),
-           "WARMCI_WEBHOOK_SECRET": SECRET, "WARMCI_GITHUB_TOKEN": TOKEN, "WARMCI_GITHUB_API": github_api}
+           "WARMCI_WEBHOOK_SECRET": SECRET, "WARMCI_GITHUB_TOKEN": TOKEN, "WARMCI_GITHUB_API": github_api,
+           "WARMCI_ADMIN_TOKEN": ADMIN_TOKEN}
     out.update(extra)
     return out
 

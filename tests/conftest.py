@@ -9,7 +9,9 @@ import pytest
 
 from warmci.execute import proc
 
+from .ci_world import ci_world  # noqa: F401 (the CI service on the demo, shared by its test modules)
 from .demo_target import demo  # noqa: F401 (the warm demo, shared by the demo test modules)
+from .helpers import children, describe
 from .small_target import target, tool_env  # noqa: F401 (fixtures shared by the small-target tests)
 
 
@@ -35,48 +37,27 @@ def _warmci_processes(base: str) -> set[tuple[int, float]]:
 
 def _listeners(base: str) -> set[tuple[str, int, int | None]]:
     """Listening sockets of this session's processes: its own children and its warmci jobs."""
-    mine = {pid for pid, _ in _children()} | {pid for pid, _ in _warmci_processes(base)} | {os.getpid()}
+    mine = {pid for pid, _ in children()} | {pid for pid, _ in _warmci_processes(base)} | {os.getpid()}
     return {(c.laddr.ip, c.laddr.port, c.pid) for c in psutil.net_connections(kind="tcp")
             if c.status == psutil.CONN_LISTEN and c.pid in mine}
-
-
-def _children() -> set[tuple[int, float]]:
-    out = set()
-    for c in psutil.Process().children(recursive=True):
-        try:
-            if c.status() != psutil.STATUS_ZOMBIE:
-                out.add((c.pid, c.create_time()))
-        except psutil.Error:
-            continue
-    return out
-
-
-def _describe(pids: set[tuple[int, float]]) -> str:
-    lines = []
-    for pid, _ in sorted(pids):
-        try:
-            lines.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:200]}")
-        except psutil.Error:
-            lines.append(f"{pid}: (gone)")
-    return "\n".join(lines)
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Fail any test that leaves a child process, a warmci-started process or a new listener."""
     base = str(tmp_path_factory.getbasetemp())
-    before_kids, before_tok, before_ports = _children(), _warmci_processes(base), _listeners(base)
+    before_kids, before_tok, before_ports = children(), _warmci_processes(base), _listeners(base)
     yield
     if request.node.get_closest_marker("allow_leftovers"):
         return
-    kids = _children() - before_kids
+    kids = children() - before_kids
     tok = _warmci_processes(base) - before_tok
     ports = {p for p in _listeners(base) - before_ports if p[2] != os.getpid()}
     problems = []
     if kids:
-        problems.append("child processes left running:\n" + _describe(kids))
+        problems.append("child processes left running:\n" + describe(kids))
     if tok - kids:
-        problems.append("warmci-started processes left running:\n" + _describe(tok - kids))
+        problems.append("warmci-started processes left running:\n" + describe(tok - kids))
     if ports:
         problems.append(f"new listening ports left open: {sorted(ports)}")
     if problems:

@@ -136,3 +136,30 @@ def pid_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def children() -> set[tuple[int, float]]:
+    """This process's live descendants, as (pid, create time)."""
+    import psutil
+
+    out = set()
+    for c in psutil.Process().children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE:
+                out.add((c.pid, c.create_time()))
+        except psutil.Error:
+            continue
+    return out
+
+
+def describe(pids: set[tuple[int, float]]) -> str:
+    """One line per process: its pid and command line."""
+    import psutil
+
+    lines = []
+    for pid, _ in sorted(pids):
+        try:
+            lines.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:200]}")
+        except psutil.Error:
+            lines.append(f"{pid}: (gone)")
+    return "\n".join(lines)

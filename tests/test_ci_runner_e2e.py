@@ -1,90 +1,32 @@
 """The CI service end to end: signed GitHub deliveries in, real doit runs of the demo, statuses out.
 
-One service process, one bare git remote of the demo and one loopback fake
-of GitHub's API are shared by the module; the first push is the demo's cold
-run, later ones reuse its warm state. Each scenario works on a branch of its
-own, made from the first commit, so they do not supersede one another.
+The service, its bare git remote of the demo and the loopback fake of
+GitHub's API are the session's (tests/ci_world.py, shared with the run
+pages' browser tests); the first push is the demo's cold run, later ones
+reuse its warm state. Each scenario works on a branch of its own, made from
+the first commit, so they do not supersede one another.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from testing import github_payloads as gp
-from testing.ci_service import TOKEN, Service, ServiceConfig, cli
-from testing.fake_github import FakeGitHub
-from testing.git_remote import Remote, demo_remote
+from testing.ci_service import TOKEN, cli
 
+from .ci_world import REPO, World
 from .helpers import pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
-REPO = "o/demo"
 CONTEXT = "warmci"
-PY_SOURCE = "src/demo_app/table.py"
-
-
-@dataclass
-class World:
-    base: Path
-    remote: Remote
-    first: str
-    gh: FakeGitHub
-    service: Service
-    config: ServiceConfig
-
-    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
-        """A commit on top of the first one."""
-        self.remote.checkout(self.first)
-        return self.remote.commit(files, message)
-
-    def push(self, sha: str, branch: str, message: str = "change") -> int:
-        self.remote.push(sha, f"refs/heads/{branch}")
-        r = self.service.send("push", gp.push(REPO, sha, branch, message=message))
-        assert r.status_code == 202, r.text
-        return int(r.json()["run"])
-
-    def results(self, run: dict[str, Any]) -> dict[str, Any]:
-        return json.loads(Path(run["results_file"]).read_text())  # type: ignore[no-any-return]
-
-    def py_change(self, tag: str) -> dict[str, str | None]:
-        text = (self.remote.work / PY_SOURCE).read_text()
-        return {PY_SOURCE: text + f"\n\nCHANGED_BY = {tag!r}\n"}
-
-
-def warmci_processes(state_dir: Path) -> list[int]:
-    out = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("WARMCI_STATE") == str(state_dir) and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p.pid)
-        except psutil.Error:
-            continue
-    return out
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("ci-e2e")
-    remote = demo_remote(base)
-    gh = FakeGitHub()
-    cfg = ServiceConfig(base / "ci.toml", base / "svc", service={"cancel_grace": 20, "job_statuses": True},
-                        repos={REPO: {"clone_url": str(remote.bare), "checkout_dir": base / "checkout",
-                                      "state_dir": base / "state", "approval_label": "ok-to-test"}})
-    service = Service(cfg, gh.url, base / "service.log").start()
-    try:
-        yield World(base, remote, remote.head(), gh, service, cfg)
-        assert service.stop() == 0, service.log_text()[-3000:]
-        assert warmci_processes(base / "state") == [], "a stopped service left job processes behind"
-    finally:
-        service.stop()
-        gh.close()
+def world(ci_world: World) -> World:
+    return ci_world
 
 
 def test_a_push_gives_pending_then_success_with_the_sha_context_and_run_url(world: World) -> None:

@@ -248,7 +248,7 @@ def test_a_queue_of_the_first_schema_gets_the_filters_column(tmp_path: Path) -> 
     import sqlite3
 
     db = tmp_path / "q.sqlite3"
-    old = runsdb._SCHEMA.replace(",\n    filters TEXT NOT NULL DEFAULT '[]'", "")
+    old = runsdb._SCHEMA.replace(",\n    filters TEXT NOT NULL DEFAULT '[]',\n    job_counts TEXT", "")
     with sqlite3.connect(db) as c:
         c.executescript(old)
         c.execute("INSERT INTO runs (repo, sha, branch, ref, lane, trigger, state, queued_at) VALUES "

@@ -108,7 +108,7 @@ def test_env_example_lists_every_variable() -> None:
     documented = set(re.findall(r"(?m)^#?(\w+)=", ENV_EXAMPLE.read_text()))
     used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
     used |= set(re.findall(r"\$\{(WARMCI_\w+):-", (RUNNER / "docker" / "update-runner").read_text()))
-    used |= {"WARMCI_WEBHOOK_SECRET", "WARMCI_GITHUB_TOKEN", "WARMCI_GITHUB_API"}
+    used |= {"WARMCI_WEBHOOK_SECRET", "WARMCI_GITHUB_TOKEN", "WARMCI_GITHUB_API", "WARMCI_ADMIN_TOKEN"}
     assert used - documented == set()
     lines = ENV_EXAMPLE.read_text().splitlines()
     for i, line in enumerate(lines):

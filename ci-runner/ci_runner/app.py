@@ -1,4 +1,4 @@
-"""The HTTP side (Starlette): `POST /webhook`, `GET /health`, `GET /runs/ID`, `GET /`.
+"""The HTTP side (Starlette): `POST /webhook`, `GET /health`, and the run pages (ci_runner.pages).
 
 The webhook verifies, persists (idempotently, by delivery id) and answers at
 once; everything slow happens in the worker and the poster. Order of checks:
@@ -21,12 +21,13 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from ci_runner import events, runsdb, signature
+from ci_runner.actions import Actions
 from ci_runner.config import Config
 from ci_runner.intake import Intake
-from ci_runner.runsdb import Run, RunsDB
+from ci_runner.pages import Pages, summary
+from ci_runner.runsdb import RunsDB
 
 log = logging.getLogger("ci_runner.webhook")
-SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at")
 
 
 def _error(code: int, message: str) -> JSONResponse:
@@ -35,12 +36,6 @@ def _error(code: int, message: str) -> JSONResponse:
 
 def _header_ok(value: str | None) -> bool:
     return bool(value) and len(value or "") <= 200 and (value or "").isprintable()
-
-
-def summary(config: Config, run: Run) -> dict[str, Any]:
-    out = {k: getattr(run, k) for k in SUMMARY}
-    out["url"] = config.run_url(run.id)
-    return out
 
 
 def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
@@ -104,27 +99,12 @@ def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[St
             "repos": {r.name: {"disk_free_bytes": _free(r.state_dir)} for r in config.repos.values()},
         })
 
-    def run_page(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        with db.read() as c:
-            run = runsdb.run(c, run_id)
-            place, total = runsdb.position(c, run_id) if run else (0, 0)
-        if run is None:
-            return _error(404, f"no run {run_id}")
-        out = run.as_dict()
-        out.update(url=config.run_url(run.id), position=place or None, queued=total)
-        return JSONResponse(out)
-
-    def run_list(request: Request) -> Response:
-        with db.read() as c:
-            runs = runsdb.runs(c, order="id DESC", limit=100)
-        return JSONResponse({"runs": [summary(config, r) for r in runs]})
-
+    pages = Pages(config, db)
     routes = [
         Route("/webhook", webhook, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
-        Route("/runs/{run_id:int}", run_page, methods=["GET"]),
-        Route("/", run_list, methods=["GET"]),
+        *pages.routes(),
+        *Actions(pages, intake).routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -23,9 +23,11 @@ SECRET_VAR = "WARMCI_WEBHOOK_SECRET"
 TOKEN_VAR = "WARMCI_GITHUB_TOKEN"
 API_VAR = "WARMCI_GITHUB_API"
 CONFIG_VAR = "WARMCI_RUNNER_CONFIG"
+ADMIN_VAR = "WARMCI_ADMIN_TOKEN"
+MIN_ADMIN_TOKEN = 16
 DEFAULT_API = "https://api.github.com"
 # Never handed to doit or git: the jobs run the target's (possibly a fork's) code.
-SECRET_VARS = (SECRET_VAR, TOKEN_VAR)
+SECRET_VARS = (SECRET_VAR, TOKEN_VAR, ADMIN_VAR)
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 T = TypeVar("T")
@@ -36,10 +38,11 @@ class Secrets:
     webhook_secret: str
     github_token: str
     github_api: str
+    admin_token: str = ""  # rerun and cancel from the run pages; empty: they are off
 
     def values(self) -> tuple[str, ...]:
         """What must never appear in a log, a page or an error."""
-        return tuple(v for v in (self.webhook_secret, self.github_token) if v)
+        return tuple(v for v in (self.webhook_secret, self.github_token, self.admin_token) if v)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class Config:
     max_attempts: int
     git_timeout: float
     log_level: str
+    keep_runs: int
+    keep_days: float
     repos: dict[str, RepoConfig]
     secrets: Secrets
 
@@ -166,6 +171,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
         max_attempts=_int(svc, "max_attempts", 2, 1, 10),
         git_timeout=_number(svc, "git_timeout", 600.0),
         log_level=_choice(svc, "log_level", "info", _LOG_LEVELS),
+        keep_runs=_int(svc, "keep_runs", 1000, 1, 10_000_000),
+        keep_days=_number(svc, "keep_days", 90.0),
         repos=_repos(top.table("repos"), base),
         secrets=_secrets(env, need_secrets),
     )
@@ -316,4 +323,9 @@ def _secrets(env: Mapping[str, str], need: bool) -> Secrets:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ConfigError("environment", API_VAR, f"expected an http(s) URL without credentials, such as "
                                                   f"{DEFAULT_API}")
-    return Secrets(secret, token, api.rstrip("/"))
+    admin = env.get(ADMIN_VAR, "")
+    if admin and (len(admin.strip()) < MIN_ADMIN_TOKEN or admin != admin.strip()):
+        raise ConfigError("environment", ADMIN_VAR, f"must be at least {MIN_ADMIN_TOKEN} characters without "
+                                                    "surrounding spaces (e.g. `openssl rand -hex 24`), or unset to "
+                                                    "turn rerun and cancel on the run pages off")
+    return Secrets(secret, token, api.rstrip("/"), admin)

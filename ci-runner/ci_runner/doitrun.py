@@ -55,11 +55,14 @@ def read_first_failure(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("job") else None
+def without_secrets(base: Mapping[str, str]) -> dict[str, str]:
+    """The service's environment for a child process: never its secrets."""
+    return {k: v for k, v in base.items() if k not in SECRET_VARS}
 
 
 def environment(base: Mapping[str, str], run_id: str, sha: str, branch: str) -> dict[str, str]:
     """The service's environment without its secrets: the jobs run the target's code."""
-    env = {k: v for k, v in base.items() if k not in SECRET_VARS and k not in _OVERRIDDEN}
+    env = {k: v for k, v in without_secrets(base).items() if k not in _OVERRIDDEN}
     env.update(WARMCI_RUN_ID=run_id, WARMCI_SHA=sha, WARMCI_BRANCH=branch)
     return env
 

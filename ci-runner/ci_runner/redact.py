@@ -17,6 +17,14 @@ class Redactor:
             text = text.replace(s, MASK)
         return text
 
+    def unfinished(self, text: str, shortest: int = 4) -> str:
+        """Also masks an end of `text` that begins a secret: the rest may be on its way (a live log)."""
+        for s in self.secrets:
+            for n in range(min(len(s) - 1, len(text)), shortest - 1, -1):
+                if text.endswith(s[:n]):
+                    return text[:-n] + MASK
+        return text
+
 
 class RedactingFilter(logging.Filter):
     """Masks secrets in the final message (arguments included) before any handler sees it."""

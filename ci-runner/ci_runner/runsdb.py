@@ -16,9 +16,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: runs.filters
+SCHEMA_VERSION = 3  # 2: runs.filters (first red) or runs.job_counts (run pages), 3: both
 ACTIVE = ("queued", "waiting", "running")
 FINISHED = ("passed", "failed", "errored", "cancelled")
+# Columns added since schema 1, as ALTER TABLE declares them.
+_ADDED_COLUMNS = {"filters": "TEXT NOT NULL DEFAULT '[]'", "job_counts": "TEXT"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -32,11 +34,13 @@ CREATE TABLE IF NOT EXISTS runs (
     attempts INTEGER NOT NULL DEFAULT 0,
     pid INTEGER, pid_created REAL, run_id TEXT, state_dir TEXT, checkout_dir TEXT, log_file TEXT,
     exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER,
-    filters TEXT NOT NULL DEFAULT '[]'
+    filters TEXT NOT NULL DEFAULT '[]',
+    job_counts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, id);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (repo, sha);
 CREATE INDEX IF NOT EXISTS runs_by_lane ON runs (repo, lane, state);
+CREATE INDEX IF NOT EXISTS runs_by_branch ON runs (branch, id);
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, outcome TEXT NOT NULL
 );
@@ -87,6 +91,15 @@ class Run:
     cancel_reason: str | None
     superseded_by: int | None
     filters: str = "[]"  # JSON list of warmci's filter variables for doit, e.g. ["skip=test-js", "k=table"]
+    job_counts: str | None = None  # JSON: status -> number of jobs (results.json `counts`), when the run finished
+
+    @property
+    def counts(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.job_counts or "{}")
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
 
     @property
     def short_sha(self) -> str:
@@ -128,8 +141,11 @@ class RunsDB:
 
                 raise RunnerError(f"{self.path} was written by a newer ci-runner (schema {version}); "
                                   "upgrade the runner or point service.state_dir elsewhere")
-            if version == 1:  # a queue of the first release: the one column it lacks
-                c.execute("ALTER TABLE runs ADD COLUMN filters TEXT NOT NULL DEFAULT '[]'")
+            if version in (1, 2):  # schema 1 had neither column; two branches of the first release each added one
+                have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+                for column, decl in _ADDED_COLUMNS.items():
+                    if column not in have:
+                        c.execute(f"ALTER TABLE runs ADD COLUMN {column} {decl}")
             c.executescript(_SCHEMA)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

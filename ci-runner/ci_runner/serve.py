@@ -29,6 +29,7 @@ from ci_runner.errors import RunnerError
 from ci_runner.github import RequestsGitHub
 from ci_runner.intake import Intake
 from ci_runner.poster import Poster
+from ci_runner.prune import prune
 from ci_runner.recovery import recover
 from ci_runner.runsdb import RunsDB
 from ci_runner.worker import Worker
@@ -99,6 +100,10 @@ def serve(config: Config) -> int:
             recover(db, config)
         except Exception:
             log.exception("recovery failed; starting the workers anyway")
+        try:
+            prune(db, config)
+        except Exception:
+            log.exception("pruning old runs failed; the workers try again after each run")
         if not stop.is_set():
             for w in workers:
                 w.start()

@@ -10,6 +10,7 @@ stops, the running run is ended the same way and put back in the queue.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ci_runner import checkout, doitrun, procs, runsdb
+from ci_runner import checkout, doitrun, procs, prune, runsdb
 from ci_runner.config import Config, RepoConfig
 from ci_runner.intake import queue_status
 from ci_runner.runsdb import Run, RunsDB
@@ -60,9 +61,12 @@ def claim(db: RunsDB, config: Config, book: StatusBook) -> Run | None:
 
 
 def finish(c: sqlite3.Connection, book: StatusBook, run: Run, state: str, detail: str, *,
-           exit_code: int | None = None) -> None:
-    """Record the outcome and queue its status, in the caller's transaction."""
-    runsdb.update(c, run.id, state=state, detail=detail, finished_at=time.time(), exit_code=exit_code)
+           exit_code: int | None = None, results: dict[str, Any] | None = None) -> None:
+    """Record the outcome (with the job counts the run list shows) and queue its status, in the caller's
+    transaction."""
+    counts = (results or {}).get("counts")
+    runsdb.update(c, run.id, state=state, detail=detail, finished_at=time.time(), exit_code=exit_code,
+                  job_counts=json.dumps(counts) if isinstance(counts, dict) else None)
     done = runsdb.run(c, run.id)
     assert done is not None
     queue_status(c, done, book.finished(done))
@@ -118,6 +122,10 @@ class Worker(threading.Thread):
             except Exception as exc:  # never leave a run `running` because of a bug here
                 log.exception("worker: run %s failed unexpectedly", run.id)
                 self._finish(run, "errored", f"The runner failed: {type(exc).__name__}")
+            try:
+                prune.prune(self.db, self.config)
+            except Exception:
+                log.exception("worker: pruning old runs failed; trying again after the next run")
             self.wake.set()  # another worker may now take this repository's next run
 
     def execute(self, run: Run) -> None:
@@ -147,7 +155,7 @@ class Worker(threading.Thread):
         result = doitrun.outcome(code, results, Path(run.log_file), reason)
         log.info("run %s: %s (doit exit %s): %s", run.id, result.state, code, result.detail)
         with self.db.write() as c:
-            finish(c, self.book, run, result.state, result.detail, exit_code=code)
+            finish(c, self.book, run, result.state, result.detail, exit_code=code, results=result.results)
             if self.config.job_statuses:
                 done = runsdb.run(c, run.id)
                 assert done is not None
