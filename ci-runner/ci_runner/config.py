@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,9 +24,11 @@ SECRET_VAR = "WARMCI_WEBHOOK_SECRET"
 TOKEN_VAR = "WARMCI_GITHUB_TOKEN"
 API_VAR = "WARMCI_GITHUB_API"
 CONFIG_VAR = "WARMCI_RUNNER_CONFIG"
+REDIS_VAR = "WARMCI_REDIS_URL"  # the Redis engine (service.engine = "redis"); may carry a password
+ENGINES = ("local", "redis")
 DEFAULT_API = "https://api.github.com"
 # Never handed to doit or git: the jobs run the target's (possibly a fork's) code.
-SECRET_VARS = (SECRET_VAR, TOKEN_VAR)
+SECRET_VARS = (SECRET_VAR, TOKEN_VAR, REDIS_VAR)
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 T = TypeVar("T")
@@ -36,10 +39,12 @@ class Secrets:
     webhook_secret: str
     github_token: str
     github_api: str
+    redis_url: str = ""
 
     def values(self) -> tuple[str, ...]:
-        """What must never appear in a log, a page or an error."""
-        return tuple(v for v in (self.webhook_secret, self.github_token) if v)
+        """What must never appear in a log, a page or an error (a Redis URL's password included)."""
+        password = urlsplit(self.redis_url).password if self.redis_url else None
+        return tuple(v for v in (self.webhook_secret, self.github_token, self.redis_url, password) if v)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ class Config:
     log_level: str
     repos: dict[str, RepoConfig]
     secrets: Secrets
+    engine: str = "local"  # "redis": runs go to host workers through Redis (docs/scale.md)
+    lease: float = 30.0  # a host silent this long has lost its run: it is queued again elsewhere
+    host_name: str = ""  # this host's name as a worker of the Redis engine ([worker] name)
 
     @property
     def db_file(self) -> Path:
@@ -168,9 +176,14 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
         log_level=_choice(svc, "log_level", "info", _LOG_LEVELS),
         repos=_repos(top.table("repos"), base),
         secrets=_secrets(env, need_secrets),
+        engine=_choice(svc, "engine", "local", ENGINES),
+        lease=_number(svc, "lease", 30.0),
+        host_name=_host_name(top.table("worker")),
     )
     svc.done()
     top.done()
+    if config.engine == "redis":
+        config = replace(config, secrets=replace(config.secrets, redis_url=_redis_url(env)))
     _check_layout(config)
     return config
 
@@ -298,6 +311,25 @@ def _check_layout(config: Config) -> None:
         if _inside(config.state_dir, repo.checkout_dir):
             raise ConfigError(where, "service.state_dir", f"{config.state_dir} is inside the checkout of "
                                                           f"{repo.name}; `git clean` there would erase the queue")
+
+
+def _host_name(t: _Table) -> str:
+    """A worker's name: its queue and its place in the affinity record (default: the machine's name)."""
+    value = t.get("name", str, socket.gethostname())
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", value):
+        raise t.fail("name", f"expected a host name of letters, digits, '.', '_' or '-', got {value!r}")
+    t.done()
+    return value
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    url = env.get(REDIS_VAR, "").strip()
+    if not url:
+        raise ConfigError("environment", REDIS_VAR, 'is not set: service.engine = "redis" needs the Redis URL, '
+                                                    "e.g. redis://:PASSWORD@10.0.0.2:6379/0")
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("environment", REDIS_VAR, "expected a redis://, rediss:// or unix:// URL")
+    return url
 
 
 def _secrets(env: Mapping[str, str], need: bool) -> Secrets:

@@ -18,13 +18,50 @@ from typing import Any
 
 from ci_runner import RUNNER_ROOT
 from ci_runner.config import SECRET_VARS, RepoConfig
+from ci_runner.runsdb import Run
 
 _BY_EXIT = {0: "passed", 1: "failed", 2: "errored", 3: "errored", 130: "cancelled"}
 _RUN_STATUS = {"passed": "passed", "failed": "failed", "errored": "errored", "error": "errored",
                "cancelled": "cancelled"}
 # Chosen per run by the service; a value from the service's own environment must not leak into doit's.
 _OVERRIDDEN = ("WARMCI_TARGET", "WARMCI_PIPELINE", "WARMCI_STATE", "WARMCI_RUN_ID", "WARMCI_SHA",
-               "WARMCI_BRANCH")
+               "WARMCI_BRANCH", "WARMCI_STORE_TRUST")
+# The shared result cache's read-write key (docs/scale.md): never in the environment of a fork's run.
+WRITE_KEY_VARS = ("WARMCI_S3_ACCESS_KEY_ID", "WARMCI_S3_SECRET_ACCESS_KEY")
+
+
+# Who may read what a run stores in the result cache (docs/scale.md, "The cache rule"): a run of a protected
+# branch; a branch of the repository itself (a push, or a pull request from it); a pull request from a fork.
+TRUST = ("protected", "branch", "fork")
+TRUST_VAR = "WARMCI_STORE_TRUST"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a host needs to know of a run to run it (the Redis engine sends it as JSON)."""
+
+    run: int  # the service's run number
+    run_id: str  # warmci's run id, ci-RUN-ATTEMPT: STATE/runs/<run_id>/
+    repo: str
+    sha: str
+    branch: str
+    ref: str
+    trust: str = "protected"
+
+
+def trust_of(run: Run, repo: RepoConfig) -> str:
+    """A protected branch's own runs (a push, an operator's enqueue or rerun) are trusted; a pull request
+    never is, and one from a fork (its head in another repository) least of all."""
+    if run.fork or run.untrusted:
+        return "fork"
+    if run.pr is None and run.branch in repo.protected_branches:
+        return "protected"
+    return "branch"
+
+
+def spec_of(run: Run, repo: RepoConfig) -> Spec:
+    assert run.run_id is not None
+    return Spec(run.id, run.run_id, run.repo, run.sha, run.branch, run.ref, trust_of(run, repo))
 
 
 @dataclass(frozen=True)
@@ -42,10 +79,13 @@ def command(repo: RepoConfig) -> list[str]:
     return cmd
 
 
-def environment(base: Mapping[str, str], run_id: str, sha: str, branch: str) -> dict[str, str]:
-    """The service's environment without its secrets: the jobs run the target's code."""
-    env = {k: v for k, v in base.items() if k not in SECRET_VARS and k not in _OVERRIDDEN}
-    env.update(WARMCI_RUN_ID=run_id, WARMCI_SHA=sha, WARMCI_BRANCH=branch)
+def environment(base: Mapping[str, str], spec: Spec) -> dict[str, str]:
+    """The service's environment without its secrets: the jobs run the target's code. A fork's run gets
+    no key that may write the shared result cache (it may get a read-only one)."""
+    drop = SECRET_VARS + _OVERRIDDEN + (WRITE_KEY_VARS if spec.trust == "fork" else ())
+    env = {k: v for k, v in base.items() if k not in drop}
+    env.update(WARMCI_RUN_ID=spec.run_id, WARMCI_SHA=spec.sha, WARMCI_BRANCH=spec.branch)
+    env[TRUST_VAR] = spec.trust
     return env
 
 

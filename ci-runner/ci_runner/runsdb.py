@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE = ("queued", "waiting", "running")
 FINISHED = ("passed", "failed", "errored", "cancelled")
 
@@ -30,11 +30,13 @@ CREATE TABLE IF NOT EXISTS runs (
     queued_at REAL NOT NULL, started_at REAL, doit_started_at REAL, finished_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     pid INTEGER, pid_created REAL, run_id TEXT, state_dir TEXT, checkout_dir TEXT, log_file TEXT,
-    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER
+    exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER,
+    fork INTEGER NOT NULL DEFAULT 0, host TEXT, placement TEXT, engine_job TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, id);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (repo, sha);
 CREATE INDEX IF NOT EXISTS runs_by_lane ON runs (repo, lane, state);
+CREATE INDEX IF NOT EXISTS runs_by_host ON runs (repo, branch, host);
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, outcome TEXT NOT NULL
 );
@@ -84,6 +86,10 @@ class Run:
     results_file: str | None
     cancel_reason: str | None
     superseded_by: int | None
+    fork: int  # a pull request whose head is in another repository
+    host: str | None  # the Redis engine's host that ran it (None: this service's own worker)
+    placement: str | None  # why it went to that host (warm affinity, or what it fell back from)
+    engine_job: str | None  # the engine's job id of the current attempt
 
     @property
     def short_sha(self) -> str:
@@ -108,6 +114,21 @@ class Outgoing:
     attempts: int
 
 
+# Columns added after schema 1, with their definitions: an older queue gets them at start.
+_ADDED = {"runs": {"fork": "INTEGER NOT NULL DEFAULT 0", "host": "TEXT", "placement": "TEXT",
+                   "engine_job": "TEXT"}}
+
+
+def _add_columns(c: sqlite3.Connection, added: dict[str, dict[str, str]]) -> None:
+    for table, columns in added.items():
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue  # a new database: the schema creates the table whole
+        for name, definition in columns.items():
+            if name not in have:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+
 class RunsDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -120,6 +141,7 @@ class RunsDB:
 
                 raise RunnerError(f"{self.path} was written by a newer ci-runner (schema {version}); "
                                   "upgrade the runner or point service.state_dir elsewhere")
+            _add_columns(c, _ADDED)
             c.executescript(_SCHEMA)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
