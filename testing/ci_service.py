@@ -72,8 +72,10 @@ def cli(config: Path, *args: str, environ: dict[str, str] | None = None, timeout
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, github_api: str, log: Path) -> None:
+    def __init__(self, config: ServiceConfig, github_api: str, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.config, self.github_api, self.log = config, github_api, log
+        self.extra_env = extra_env or {}
         self.url = f"http://127.0.0.1:{config.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = requests.Session()
@@ -82,7 +84,7 @@ class Service:
         self.config.write()
         with open(self.log, "ab") as out:
             cmd = [sys.executable, "-m", "ci_runner", "serve", "--config", str(self.config.path)]
-            self.proc = subprocess.Popen(cmd, env=env(self.github_api), stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, env=env(self.github_api, **self.extra_env), stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

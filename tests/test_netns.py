@@ -33,6 +33,7 @@ def target(tmp_path: Path, port: int) -> Path:
             f"print('got', urllib.request.urlopen('http://127.0.0.1:{port}/ok.txt').read().decode(), flush=True); "
             "go = os.environ.get('GO_FILE'); "
             "[time.sleep(0.05) for _ in range(2400) if go and not os.path.exists(go)]")
+    ready = f"http://127.0.0.1:{port}/ok.txt"
     return make_repo(tmp_path / "target", {"src/ok.txt": "served\n", "warmci.toml": f"""
 [pipeline]
 keyed_env = ["GO_FILE"]
@@ -41,7 +42,9 @@ keyed_env = ["GO_FILE"]
 doc = "a server on a fixed port and a step that fetches from it"
 ports = [{port}]
 inputs = ["src/**"]
-servers = [{{ cmd = ["{PY}", "-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "src"], ready = "http://127.0.0.1:{port}/ok.txt" }}]
+servers = [
+  {{ cmd = ["{PY}", "-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "src"], ready = "{ready}" }},
+]
 cmd = ["{PY}", "-c", "{step}"]
 """})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,7 +27,8 @@ from ci_runner.intake import Intake
 from ci_runner.runsdb import Run, RunsDB
 
 log = logging.getLogger("ci_runner.webhook")
-SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at")
+SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at",
+           "host", "placement")
 
 
 def _error(code: int, message: str) -> JSONResponse:
@@ -43,7 +45,9 @@ def summary(config: Config, run: Run) -> dict[str, Any]:
     return out
 
 
-def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[Starlette] | None = None,
+               hosts: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+    """`hosts` says which host workers are alive (the Redis engine); /health shows it."""
     secret = config.secrets.webhook_secret
 
     async def read_body(request: Request) -> bytes | None:
@@ -102,6 +106,7 @@ def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[St
             "statuses_unsent": unsent,
             "disk_free_bytes": _free(config.state_dir),
             "repos": {r.name: {"disk_free_bytes": _free(r.state_dir)} for r in config.repos.values()},
+            **({"engine": "redis", "hosts": hosts()} if hosts else {"engine": "local"}),
         })
 
     def run_page(request: Request) -> Response:

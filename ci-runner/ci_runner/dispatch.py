@@ -71,6 +71,17 @@ class Dispatcher(threading.Thread):
             self.wake.wait(TICK)
             self.wake.clear()
 
+    def hosts_view(self) -> dict[str, Any]:
+        """For /health: each alive host, what it runs, when it was last heard of; or why Redis cannot say."""
+        try:
+            hosts = engine.hosts(self.conn, self.config.lease)
+        except redis.RedisError as exc:
+            return {"error": f"Redis is not reachable: {type(exc).__name__}"}
+        with self.db.read() as c:
+            busy = {r.host: r.id for r in runsdb.runs(c, "state = 'running' AND host IS NOT NULL")}
+        return {name: {"machine": h.machine, "state": h.state, "last_heartbeat": h.seen, "running": busy.get(name)}
+                for name, h in sorted(hosts.items())}
+
     # -- one tick --------------------------------------------------------------------------------
 
     def step(self) -> None:
@@ -126,7 +137,7 @@ class Dispatcher(threading.Thread):
             job.cancel()
         except InvalidJobOperation:
             return False
-        return job.get_status(refresh=True) == JobStatus.CANCELED
+        return bool(job.get_status(refresh=True) == JobStatus.CANCELED)
 
     def _doit_started(self, run: Run, meta: dict[str, Any]) -> None:
         started = meta.get("doit_started_at")

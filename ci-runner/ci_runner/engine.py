@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from rq import Queue, Worker
@@ -80,7 +80,7 @@ def hosts(conn: redis.Redis, lease: float, now: float | None = None) -> dict[str
         beat = w.last_heartbeat
         if not names or beat is None or w.death_date is not None:
             continue
-        seen = beat.replace(tzinfo=timezone.utc).timestamp() if beat.tzinfo is None else beat.timestamp()
+        seen = beat.replace(tzinfo=UTC).timestamp() if beat.tzinfo is None else beat.timestamp()
         if now - seen > lease:
             continue
         name = names[0].removeprefix(QUEUE_PREFIX)
@@ -91,4 +91,4 @@ def hosts(conn: redis.Redis, lease: float, now: float | None = None) -> dict[str
 def utc(t: datetime | None) -> float | None:
     if t is None:
         return None
-    return (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t).timestamp()
+    return (t.replace(tzinfo=UTC) if t.tzinfo is None else t).timestamp()

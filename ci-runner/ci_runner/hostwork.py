@@ -25,7 +25,6 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -60,7 +59,7 @@ class HostWorker(Worker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed minute to the heartbeat interval; a host's lease is the service's to choose.
-        return max(int(self.lease), self.job_monitoring_interval + 1)
+        return max(int(self.lease), int(self.job_monitoring_interval) + 1)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         if self.horse_pid:
@@ -68,7 +67,7 @@ class HostWorker(Worker):
                 os.kill(self.horse_pid, signal.SIGTERM)  # the run ends as a cancellation, then the worker
             except ProcessLookupError:
                 pass
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
 def perform(spec: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +101,7 @@ def perform(spec: dict[str, Any]) -> dict[str, Any]:
 
     def started(proc: Any) -> None:
         job.meta["doit_started_at"] = time.time()
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]
 
     def tick() -> None:
         if time.monotonic() - shipped[0] >= SHIP_EVERY:
@@ -144,7 +143,7 @@ def _clear_dead_namesake(conn: redis.Redis, name: str) -> None:
             alive = False
         if not alive:
             log.warning("worker %s: clearing the record of its dead predecessor (pid %s)", name, w.pid)
-            w.register_death()
+            w.register_death()  # type: ignore[no-untyped-call]
             conn.delete(w.key)
 
 

@@ -128,7 +128,8 @@ class Intake:
         waiting = req.untrusted and approved_by is None
         run_id = runsdb.insert_run(
             c, repo=req.repo, sha=req.sha, branch=req.branch, ref=req.ref, lane=req.lane, pr=req.pr,
-            trigger=req.trigger, author=req.author, message=req.message, untrusted=int(req.untrusted), fork=int(req.fork),
+            trigger=req.trigger, author=req.author, message=req.message, untrusted=int(req.untrusted),
+            fork=int(req.fork),
             protected=int(req.protected), approved_by=approved_by, rerun_of=rerun_of, delivery=delivery,
             state="waiting" if waiting else "queued")
         run = self._get(c, run_id)

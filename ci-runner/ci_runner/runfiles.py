@@ -101,8 +101,8 @@ class Receiver:
             return 0
         blobs = self.conn.hmget(engine.files_key(self.job_id), changed)
         written = 0
-        for rel, blob in zip(changed, blobs, strict=True):  # type: ignore[call-overload]
-            if blob is None:
+        for rel, blob in zip(changed, blobs, strict=True):
+            if not isinstance(blob, bytes):
                 continue
             dest = self.doit_log if rel == DOIT_LOG else self.run_dir / rel if safe_relpath(rel) else None
             if dest is None:

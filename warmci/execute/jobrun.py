@@ -187,8 +187,8 @@ class JobRun:
             raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
         self._say(f"$ cd {cwd} && {shlex.join(argv)}" + (" (in the job's network namespace)"
                                                          if inside and self.ns else ""))
-        out = proc.run(self._inside(argv) if inside else argv, cwd=cwd, env=env, log=self.log, timeout=left, label=self.job.name,
-                       registry=self.registry, meta={**self.meta, "role": "step", "step": name})
+        out = proc.run(self._inside(argv) if inside else argv, cwd=cwd, env=env, log=self.log, timeout=left,
+                       label=self.job.name, registry=self.registry, meta={**self.meta, "role": "step", "step": name})
         self.status["steps"].append({"name": name, "argv": argv, "exit_code": out.returncode,
                                      "duration": round(out.duration, 3), "timed_out": out.timed_out})
         self._say(f"step {name!r} exited {out.returncode} after {out.duration:.1f} s"
