@@ -135,7 +135,9 @@ class HostProc:
         return self
 
     def alive(self, conn: Any) -> bool:
-        return self.name in engine.hosts(conn, self.lease)
+        """This very process is registered and heartbeating (not a killed predecessor's record)."""
+        host = engine.hosts(conn, self.lease).get(self.name)
+        return host is not None and self.proc is not None and host.pid == self.proc.pid
 
     def wait_alive(self, conn: Any, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

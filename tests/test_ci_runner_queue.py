@@ -200,6 +200,15 @@ def test_a_cancellation_reason_wins_over_doits_own_words(tmp_path: Path) -> None
 
 
 def test_doit_never_sees_the_services_secrets() -> None:
+    spec = doitrun.Spec(1, "ci-1-1", "o/demo", A, "main", "refs/heads/main", "protected")
     env = doitrun.environment({"WARMCI_WEBHOOK_SECRET": "s", "WARMCI_GITHUB_TOKEN": "t", "PATH": "/bin",
-                               "WARMCI_STATE": "/elsewhere"}, "ci-1-1", A, "main")
-    assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main"}
+                               "WARMCI_REDIS_URL": "redis://:pw@h/0", "WARMCI_STATE": "/elsewhere",
+                               "WARMCI_S3_ACCESS_KEY_ID": "k", "WARMCI_S3_SECRET_ACCESS_KEY": "s3"}, spec)
+    assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main",
+                   "WARMCI_STORE_TRUST": "protected", "WARMCI_S3_ACCESS_KEY_ID": "k",
+                   "WARMCI_S3_SECRET_ACCESS_KEY": "s3"}
+    # A fork's run gets no key that may write the shared result cache.
+    fork = doitrun.environment({"PATH": "/bin", "WARMCI_S3_ACCESS_KEY_ID": "k", "WARMCI_S3_SECRET_ACCESS_KEY": "s3"},
+                               doitrun.Spec(2, "ci-2-1", "o/demo", A, "x", "refs/pull/3/head", "fork"))
+    assert fork == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-2-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "x",
+                    "WARMCI_STORE_TRUST": "fork"}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 
@@ -107,3 +108,175 @@ def test_a_push_runs_on_a_host_and_its_files_and_status_reach_the_service(world:
     statuses = world.gh.statuses(world.first, CONTEXT)
     assert [s["state"] for s in statuses].count("success") == 1
     assert any(f"Running on {run['host']}" in s["description"] for s in statuses if s["state"] == "pending")
+
+
+def finished(world: World, ids: list[int], timeout: float = 300) -> dict[int, dict[str, Any]]:
+    return {i: world.service.wait_finished(i, timeout) for i in ids}
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """Each job's verdict, whatever made it: a restored or up-to-date job passed before with these inputs."""
+    ok = ("passed", "up-to-date", "restored")
+    return {n: "ok" if j["status"] in ok else j["status"] for n, j in results["jobs"].items()}
+
+
+def forced(world: World, sha: str, where: Path) -> dict[str, Any]:
+    """A forced run (doit -a) of the SHA in a fresh clone and state: the reference result."""
+    from bench.targets import git
+
+    from .helpers import run_doit
+
+    git(world.base, "clone", "-q", str(world.bare), str(where / "clone"))
+    git(where / "clone", "checkout", "-q", "--detach", sha)
+    run = run_doit(where / "clone", where / "state", "-a", env={"HOLD_FILE": str(world.hold)})
+    assert run.results is not None, run
+    return run.results
+
+
+def test_a_burst_on_three_branches_loses_nothing_keeps_affinity_and_matches_forced_runs(world: World,
+                                                                                     tmp_path: Path) -> None:
+    m2 = world.commit({"src/b.txt": "beta\n"})
+    a1 = world.commit({"web/a.txt": "served by a\n"})
+    b1 = world.commit({"src/flag.txt": "fail\n"})
+    a2 = world.commit({"src/c.txt": "gamma\n"}, parent=a1)
+    m3 = world.commit({"web/a.txt": "served by main\n"}, parent=m2)
+    ids = {sha: world.push(sha, branch) for branch, sha in
+           (("main", m2), ("feat-a", a1), ("feat-b", b1), ("feat-a", a2), ("main", m3))}
+    runs = finished(world, list(ids.values()))
+    # No run lost: each is final, and each SHA got exactly one final status.
+    for sha, i in ids.items():
+        world.gh.final_status(sha, CONTEXT, 60)
+        finals = world.gh.final_statuses(sha, CONTEXT)
+        assert len(finals) == 1, (sha, finals, runs[i])
+    assert runs[ids[b1]]["state"] == "failed" and runs[ids[m2]]["state"] == runs[ids[m3]]["state"] == "passed"
+    assert runs[ids[a2]]["state"] == "passed" and runs[ids[a1]]["state"] in ("passed", "cancelled"), runs[ids[a1]]
+    # Affinity held where a host was free: every placement that is not warm says why, and says the truth.
+    every = {r["id"]: r for r in world.service.get("/")["runs"]}
+    for i, run in runs.items():
+        why = run["placement"]
+        assert run["host"] in world.hosts and why, run
+        if why.startswith("warm:"):
+            assert why.startswith(f"warm: {run['host']} ran {run['branch']} last"), why
+        elif "but is busy with run" in why:
+            other = every[int(why.split("busy with run ")[1].split(";")[0])]
+            assert other["host"] != run["host"] and other["started_at"] <= run["started_at"], (run, other)
+            assert other["finished_at"] is None or other["finished_at"] >= run["started_at"] - 1, (run, other)
+        else:
+            assert why.startswith(f"no host has run {run['branch']} yet"), why
+    assert any(r["placement"].startswith("warm:") for r in runs.values()), runs
+    # Results identical to a forced run of each SHA.
+    for n, (sha, i) in enumerate(ids.items()):
+        if runs[i]["state"] == "cancelled":
+            continue
+        reference = forced(world, sha, tmp_path / f"forced-{n}")
+        got = world.results(runs[i])
+        assert verdicts(got) == verdicts(reference) and got["status"] == reference["status"], (sha, got, reference)
+
+
+def running_on(world: World, run_id: int, job: str = "hold") -> dict[str, Any]:
+    """Wait until the run's `job` has started on a host (its ci.log, shipped to the service, says so)."""
+    def started(run: dict[str, Any]) -> bool:
+        if run["state"] != "running" or not run["run_id"]:
+            return False
+        ci_log = Path(run["state_dir"]) / "runs" / run["run_id"] / "ci.log"
+        return ci_log.exists() and f"START {job}" in ci_log.read_text()
+    return world.service.wait_run(run_id, started, 120, f"{job} to start")
+
+
+def descendants() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def only_the_restarted_host_is_new(before: set[int], host: HostProc) -> None:
+    """What the leak check would say, less the host worker the test started again on purpose."""
+    assert host.proc is not None
+    new = descendants() - before - {host.proc.pid}
+    assert not new, [psutil.Process(p).cmdline() for p in new if psutil.pid_exists(p)]
+    for h in world_hosts(host):
+        tokens = [p.pid for p in psutil.process_iter() if _env(p).get("WARMCI_STATE", "").startswith(str(h))]
+        assert tokens == [], f"processes of a run on {h} are left: {tokens}"
+
+
+def world_hosts(host: HostProc) -> list[Path]:
+    return [host.state_dir]
+
+
+def _env(p: psutil.Process) -> dict[str, str]:
+    try:
+        return p.environ()
+    except psutil.Error:
+        return {}
+
+
+@pytest.mark.allow_leftovers  # the host worker started again stays up for the module; the rest is checked here
+def test_a_host_killed_mid_run_loses_the_run_to_the_lease_and_another_host_finishes_it(world: World) -> None:
+    before = descendants()
+    world.hold.touch()
+    sha = world.commit({"hold/n.txt": "killed\n"})
+    run_id = world.push(sha, "slow")
+    run = running_on(world, run_id)
+    victim = world.hosts[run["host"]]
+    victim.kill_tree()  # the host dies: worker, work horse, doit and the job, all at once
+    world.hold.unlink()
+    done = world.service.wait_finished(run_id, timeout=180)
+    assert done["state"] == "passed" and done["attempts"] == 2, done
+    assert done["host"] != victim.name and f"{victim.name} ran slow last (run {run_id}) but is gone" in \
+        done["placement"], done
+    assert world.gh.final_status(sha, CONTEXT, 60)["state"] == "success"
+    statuses = world.gh.statuses(sha, CONTEXT)
+    assert [s["state"] for s in statuses].count("success") == 1 and statuses[-1]["state"] == "success"
+    assert f"run {run_id}: host {victim.name} stopped heartbeating for 6 s; queued again" in \
+        world.service.log_text()
+    # The host comes back under its name (its dead record cleared) and takes runs again.
+    victim.proc = None
+    victim.start().wait_alive(world.conn)
+    only_the_restarted_host_is_new(before, victim)
+
+
+def test_a_newer_push_and_an_operator_cancel_a_run_on_another_host(world: World) -> None:
+    from testing.ci_service import cli
+
+    world.hold.touch()
+    try:
+        s1 = world.commit({"hold/n.txt": "superseded\n"})
+        first = world.push(s1, "sup")
+        running_on(world, first)
+        s2 = world.commit({"hold/n.txt": "superseding\n"})
+        second = world.push(s2, "sup")
+        gone = world.service.wait_finished(first, timeout=120)
+        assert gone["state"] == "cancelled" and gone["detail"] == f"Superseded by {s2[:7]} (run {second})", gone
+        results = world.results(gone)
+        assert results["status"] == "cancelled" and results["jobs"]["hold"]["status"] == "cancelled", results
+        o1 = world.commit({"hold/n.txt": "operator\n"})
+        op = world.push(o1, "op")
+        running_on(world, op)
+        out = cli(world.service.config.path, "cancel", str(op))
+        assert out.returncode == 0 and "cancelling" in out.stdout, out
+        cancelled = world.service.wait_finished(op, timeout=120)
+        assert cancelled["state"] == "cancelled" and cancelled["detail"] == "Cancelled by an operator", cancelled
+    finally:
+        world.hold.unlink()
+    assert world.service.wait_finished(second, timeout=120)["state"] == "passed"
+    for sha, words in ((s1, "Superseded by"), (o1, "Cancelled by an operator")):
+        world.gh.final_status(sha, CONTEXT, 60)
+        (final,) = world.gh.final_statuses(sha, CONTEXT)
+        assert final["state"] == "error" and final["description"].startswith(words), final
+
+
+@pytest.mark.allow_leftovers  # as above
+def test_a_host_stopped_mid_run_hands_the_run_back_without_counting_an_attempt(world: World) -> None:
+    before = descendants()
+    world.hold.touch()
+    sha = world.commit({"hold/n.txt": "stopped\n"})
+    run_id = world.push(sha, "stop")
+    run = running_on(world, run_id)
+    host = world.hosts[run["host"]]
+    world.hold.unlink()  # the next attempt, elsewhere, passes at once
+    assert host.stop() == 0, host.log_text()  # SIGTERM: warmci's cancellation, files shipped, job handed back
+    done = world.service.wait_finished(run_id, timeout=180)
+    assert done["state"] == "passed" and done["attempts"] == 1 and done["host"] != host.name, done
+    assert world.gh.final_status(sha, CONTEXT, 60)["state"] == "success"
+    assert f"run {run_id}: host {host.name} was stopped mid-run; queued again" in world.service.log_text()
+    host.proc = None
+    host.start().wait_alive(world.conn)
+    only_the_restarted_host_is_new(before, host)

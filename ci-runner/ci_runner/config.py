@@ -182,8 +182,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
     )
     svc.done()
     top.done()
-    if config.engine == "redis":
-        config = replace(config, secrets=replace(config.secrets, redis_url=_redis_url(env)))
+    if config.engine == "redis" and (need_secrets or env.get(REDIS_VAR)):
+        config = replace(config, secrets=replace(config.secrets, redis_url=redis_url(env)))
     _check_layout(config)
     return config
 
@@ -322,7 +322,8 @@ def _host_name(t: _Table) -> str:
     return value
 
 
-def _redis_url(env: Mapping[str, str]) -> str:
+def redis_url(env: Mapping[str, str]) -> str:
+    """The Redis engine's URL (the service and every host worker need it; the operator CLI does not)."""
     url = env.get(REDIS_VAR, "").strip()
     if not url:
         raise ConfigError("environment", REDIS_VAR, 'is not set: service.engine = "redis" needs the Redis URL, '

@@ -161,6 +161,7 @@ class Dispatcher(threading.Thread):
         ran = value if isinstance(value, dict) else {}
         self.pull(run)
         if ran.get("stopped"):
+            log.info("run %s: host %s was stopped mid-run; queued again", run.id, run.host)
             self.settle(run, lambda c: requeue(c, self.book, run, f"Queued again: host {run.host} was stopped "
                                                                   "mid-run", counts=False))
             return

@@ -34,7 +34,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ci_runner import doitrun, engine, hostrun, runfiles
-from ci_runner.config import Config
+from ci_runner.config import Config, redis_url
 from ci_runner.errors import RunnerError
 from warmci.execute import netns
 
@@ -153,7 +153,7 @@ def work(config: Config) -> int:
     if config.engine != "redis":
         raise RunnerError(f'{config.path}: service.engine is "{config.engine}": a host worker needs '
                           'service.engine = "redis" and WARMCI_REDIS_URL')
-    conn = engine.connect(config.secrets.redis_url)
+    conn = engine.connect(config.secrets.redis_url or redis_url(os.environ))
     try:
         conn.ping()
     except redis.RedisError as exc:
