@@ -84,7 +84,8 @@ class Service:
         self.config.write()
         with open(self.log, "ab") as out:
             cmd = [sys.executable, "-m", "ci_runner", "serve", "--config", str(self.config.path)]
-            self.proc = subprocess.Popen(cmd, env=env(self.github_api, **self.extra_env), stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, env=env(self.github_api, **self.extra_env), stdout=out,
+                                         stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

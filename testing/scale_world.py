@@ -34,6 +34,8 @@ def pipeline(port: int) -> str:
             f"assert urllib.request.urlopen('http://127.0.0.1:{port}/a.txt').status == 200; "
             "time.sleep(float(os.environ.get('SERVE_SECONDS') or 0))")
     ready = f"http://127.0.0.1:{port}/a.txt"
+    build = ("import glob, os; os.makedirs('gen', exist_ok=True); "
+             "open('gen/out.txt', 'w').write(''.join(open(p).read() for p in sorted(glob.glob('src/*.txt'))))")
     hold = ("import os, time; h = os.environ.get('HOLD_FILE'); "
             "[time.sleep(0.05) for _ in range(12000) if h and os.path.exists(h)]")
     return f"""
@@ -42,7 +44,7 @@ keyed_env = ["HOLD_FILE", "SERVE_SECONDS"]
 
 [jobs.build]
 doc = "concatenate src/ into gen/out.txt"
-cmd = ["{PY}", "-c", "import glob, os; os.makedirs('gen', exist_ok=True); open('gen/out.txt', 'w').write(''.join(open(p).read() for p in sorted(glob.glob('src/*.txt'))))"]
+cmd = ["{PY}", "-c", "{build}"]
 inputs = ["src/**"]
 outputs = ["gen/out.txt"]
 

@@ -144,15 +144,15 @@ def test_a_burst_on_three_branches_loses_nothing_keeps_affinity_and_matches_forc
            (("main", m2), ("feat-a", a1), ("feat-b", b1), ("feat-a", a2), ("main", m3))}
     runs = finished(world, list(ids.values()))
     # No run lost: each is final, and each SHA got exactly one final status.
-    for sha, i in ids.items():
+    for sha, run_id in ids.items():
         world.gh.final_status(sha, CONTEXT, 60)
         finals = world.gh.final_statuses(sha, CONTEXT)
-        assert len(finals) == 1, (sha, finals, runs[i])
+        assert len(finals) == 1, (sha, finals, runs[run_id])
     assert runs[ids[b1]]["state"] == "failed" and runs[ids[m2]]["state"] == runs[ids[m3]]["state"] == "passed"
     assert runs[ids[a2]]["state"] == "passed" and runs[ids[a1]]["state"] in ("passed", "cancelled"), runs[ids[a1]]
     # Affinity held where a host was free: every placement that is not warm says why, and says the truth.
     every = {r["id"]: r for r in world.service.get("/")["runs"]}
-    for i, run in runs.items():
+    for run in runs.values():
         why = run["placement"]
         assert run["host"] in world.hosts and why, run
         if why.startswith("warm:"):
