@@ -58,6 +58,7 @@ def markdown(d: dict[str, Any]) -> str:
             f"(+{(m.get('runner') or {}).get('dirty_paths')} uncommitted paths)",
             f"- repetitions: {d.get('reps')}; medians with min–max and interquartile range", ""]
     out += _headline(d) + _noop(d) + _breakdown(d) + _incremental(d) + _cold(d) + _handoff(d) + _scaling(d)
+    out += _switching(d)
     anomalies = d.get("anomalies") or []
     out += ["## Anomalies", ""]
     if not anomalies:
@@ -107,6 +108,51 @@ def _headline(d: dict[str, Any]) -> list[str]:
         out.append(f"| no-op at {big['files']} files | {_s(_med(big.get('noop')))} | "
                    f"{sc['sizes'][0]['files']} files {_s(_med(sc['sizes'][0].get('noop')))} | "
                    f"{_x(_ratio(_med(big.get('noop')), _med(sc['sizes'][0].get('noop'))))} | | |")
+    sw = d.get("switching") or {}
+    if not _err(sw) and sw.get("return"):
+        ret = sw["return"]["store"]
+        off = sw["return"]["off"]
+        vs = _x(_ratio(_med(ret["wall"]), _med(off["wall"])))
+        out.append(f"| return to a green commit | {_s(_med(ret['wall']))}, reran "
+                   f"{sum(len(r['ran']) for r in ret['returns'])} jobs | doit alone {_s(_med(off['wall']))}, reran "
+                   f"{sum(len(r['ran']) for r in off['returns'])} | {vs} | "
+                   f"≤ {sw['goal_seconds']} s, nothing rerun | {_ok(ret.get('meets_goal'))} |")
+        st, al = sw["series"]["store"], sw["series"]["off"]
+        out.append(f"| {len(st['runs'])} checkouts on 3 branches: job-seconds | {st['job_seconds']:.1f} s | "
+                   f"doit alone {al['job_seconds']:.1f} s | {_x(sw['series'].get('job_seconds_ratio'))} | | |")
+        out.append(f"| the same: wall | {_s(st['wall'])} | doit alone {_s(al['wall'])} | "
+                   f"{_x(sw['series'].get('wall_ratio'))} | | |")
+        for c in sw.get("clone") or []:
+            out.append(f"| no-op after a fresh clone, {c['files']} files | {_s(_med(c['noop_after']))} | before the "
+                       f"clone {_s(_med(c['noop_before']))} | {_x(c.get('after_vs_before'))} | as before | |")
+    return out + [""]
+
+
+def _switching(d: dict[str, Any]) -> list[str]:
+    sw = d.get("switching")
+    out = ["## 6. Switching branches: results kept by content, against doit alone", ""]
+    if _err(sw):
+        return out + [_err(sw) or "", ""]
+    assert isinstance(sw, dict)
+    out += [f"Branches: b-python edits `{sw['branches']['b-python']}`, b-js edits `{sw['branches']['b-js']}`. "
+            "*doit alone* is the same runs with `WARMCI_STORE=off` (each job's last state only).", "",
+            "| run | branch | wall | reran | restored |", "|---|---|---|---|---|"]
+    for mode, label in (("store", "warmci"), ("off", "doit alone")):
+        for r in sw["return"][mode]["returns"]:
+            out.append(f"| return ({label}) | {r['branch']} | {_s(r['wall'])} | {len(r['ran'])} | "
+                       f"{len(r['restored'])} |")
+    out += ["", "| series | checkouts | wall | job-seconds | jobs run | jobs restored |", "|---|---|---|---|---|---|"]
+    for mode, label in (("store", "warmci"), ("off", "doit alone")):
+        se = sw["series"][mode]
+        out.append(f"| {label} | {' → '.join(se['order'])} | {_s(se['wall'])} | {se['job_seconds']:.1f} s | "
+                   f"{se['jobs_ran']} | {se['jobs_restored']} |")
+    out += ["", "| files | no-op before the clone | first run after it (jobs run, restored) | no-ops after it | "
+            "clone elsewhere, same state dir: first run | then |", "|---|---|---|---|---|---|"]
+    for c in sw.get("clone") or []:
+        first, el = c["first_after_clone"], c["elsewhere_first"]
+        out.append(f"| {c['files']} | {_s(_med(c['noop_before']))} | {_s(first['wall'])} ({len(first['ran'])}, "
+                   f"{len(first['restored'])}) | {_s(_med(c['noop_after']))} | {_s(el['wall'])} ({len(el['ran'])} "
+                   f"run, {len(el['restored'])} restored) | {_s(c['elsewhere_noop']['wall'])} |")
     return out + [""]
 
 

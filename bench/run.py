@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold, graphinfo, handoff, incremental, machine, noop, report, scaling, synth, targets
+from bench import cold, graphinfo, handoff, incremental, machine, noop, report, scaling, switching, synth, targets
 from bench.session import Reps, Session
 
 SCHEMA = 1
@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="scratch directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--skip", default="", help="comma-separated sections to skip: cold,noop,breakdown,incremental,"
-                                              "scaling")
+                                              "scaling,switching")
     return p.parse_args(argv)
 
 
@@ -158,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             [p for r in s.runs for p in handoff.pairs(r.results, needs, cold.workers(), r.extra.get("tag", ""))]))
         if "scaling" not in skip:
             data["scaling"] = section(s, "scaling", lambda: scaling.measure(s, sizes, breakdown=True))
+        if "switching" not in skip:
+            data["switching"] = section(s, "switching", lambda: switching.measure(s, sizes, quick=args.quick))
         data["anomalies"] = s.anomalies
     finally:
         data["leftover_processes"] = leftovers()

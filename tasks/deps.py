@@ -44,6 +44,12 @@ class JsDeps(Kind):
         task = base_task(job, ctx, pipe, index, self, tools=pipe.js.tools, inputs_are_locks=True)
         task["targets"] = [ctx.marker_file(job.name)]
         task["uptodate"].append(PathExists(os.path.join(ctx.target, pipe.js.marker)))
+        # What it makes lives in the checkout: the workspace's node_modules and each package's. They are
+        # kept per key in the state dir (warmci.execute.reuse), so a return to a lockfile seen before
+        # moves them back instead of installing.
+        packages = {os.path.dirname(p) for p in index.inputs(job, job.inputs) if os.path.basename(p) == "package.json"}
+        task["meta"]["warmci"]["env_dirs"] = sorted({os.path.normpath(os.path.join(d, "node_modules"))
+                                                     for d in packages | {pipe.js.dir}})
         return task
 
 

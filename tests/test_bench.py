@@ -28,11 +28,11 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr[-4000:]
     data = json.loads((out / "latest.json").read_text())
     md = (out / "latest.md").read_text()
-    for key in ("cold", "noop", "noop_breakdown", "incremental", "handoff", "scaling"):
+    for key in ("cold", "noop", "noop_breakdown", "incremental", "handoff", "scaling", "switching"):
         assert isinstance(data.get(key), dict) and "error" not in data[key], (key, data.get(key))
     assert data["machine"]["nproc"] and data["machine"]["cpu_model"] and "bench.run --quick" in data["command"]
     for title in ("## Headline", "## 1. No-op", "### Where the no-op time goes", "## 2. Incremental",
-                  "## 3. Cold", "## 4. Handoff", "## 5. Scaling"):
+                  "## 3. Cold", "## 4. Handoff", "## 5. Scaling", "## 6. Switching branches"):
         assert title in md
 
     noop = data["noop"]
@@ -58,4 +58,13 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
 
     (size,) = data["scaling"]["sizes"]
     assert size["files"] >= 1000 and size["job_file_pairs"] >= 3 * 1000 and size["noop"]["median"] > 0, size
+    sw = data["switching"]
+    assert sw["return"]["store"]["reran_nothing"], sw["return"]["store"]  # every return restored
+    assert all(r["restored"] for r in sw["return"]["store"]["returns"])
+    assert all(r["ran"] for r in sw["return"]["off"]["returns"])  # doit alone reruns what the switch touched
+    assert sw["series"]["store"]["jobs_ran"] < sw["series"]["off"]["jobs_ran"], sw["series"]
+    assert not sw["series"]["store"]["failed_runs"] and not sw["series"]["off"]["failed_runs"]
+    (clone,) = sw["clone"]
+    assert not clone["first_after_clone"]["ran"] and not clone["elsewhere_first"]["ran"], clone
+    assert clone["noop_after"]["n"] >= 2 and not clone["not_noops_after"], clone
     assert data["leftover_processes"] == []

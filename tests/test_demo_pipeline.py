@@ -34,8 +34,8 @@ class Demo:
     state: Path
     cold: Run
 
-    def run(self, *args: str) -> Run:
-        return run_doit(self.target, self.state, *args)
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        return run_doit(self.target, self.state, *args, env=env)
 
     def assert_warm(self) -> None:
         run = self.run()
@@ -107,8 +107,11 @@ def test_python_source_change_reruns_python_jobs_not_js(demo: Demo) -> None:
             ("file", "src/demo_app/table.py")], job
     assert {(w["kind"], w.get("job")) for w in run.results["jobs"]["smoke-test"]["why"]} == {
         ("upstream", "build-wheel")}
+    # Back to what passed before: every one of them is restored from the result store, none reruns.
     demo.change("src/demo_app/table.py", old)
-    assert demo.run().executed == {"lint-python", *PYTEST_JOBS, *DOWNSTREAM_OF_WHEEL}
+    back = demo.run()
+    assert back.rc == 0 and back.executed == set(), back
+    assert back.jobs("restored") == {"lint-python", *PYTEST_JOBS, *DOWNSTREAM_OF_WHEEL}, back
     demo.assert_warm()
 
 
@@ -121,7 +124,8 @@ def test_js_source_change_reruns_js_build_and_everything_downstream_of_the_wheel
     assert run.rc == 0, run
     assert run.executed == {"build-js", "test-js", *DOWNSTREAM_OF_WHEEL}, run
     demo.change(rel, old)
-    assert demo.run().executed == {"build-js", "test-js", *DOWNSTREAM_OF_WHEEL}
+    back = demo.run()
+    assert back.executed == set() and back.jobs("restored") == {"build-js", "test-js", *DOWNSTREAM_OF_WHEEL}, back
     demo.assert_warm()
 
 
@@ -129,13 +133,15 @@ def test_identical_rebuilt_wheel_does_not_rerun_the_suites(demo: Demo) -> None:
     forget = subprocess.run([sys.executable, "-m", "doit", "-f", str(RUNNER / "dodo.py"), "forget", "build-wheel",
                              f"target={demo.target}", f"state={demo.state}"], capture_output=True, text=True)
     assert forget.returncode == 0, forget.stderr
-    run = demo.run()
+    run = demo.run(env={"WARMCI_STORE": "off"})  # with the store, its recorded wheel would be restored
     assert run.executed == {"build-wheel"}, run
     assert {"smoke-test", "playwright-app"} <= run.uptodate
 
 
 def test_js_lockfile_change_reinstalls_js_only(demo: Demo) -> None:
     rel = "packages/pnpm-lock.yaml"
+    modules = demo.target / "packages" / "node_modules"
+    at_a = modules.stat().st_ino
     old = demo.change(rel, (demo.target / rel).read_text() + "\n# changed by test\n")
     run = demo.run()
     assert run.rc == 0, run
@@ -144,15 +150,35 @@ def test_js_lockfile_change_reinstalls_js_only(demo: Demo) -> None:
     assert run.results
     for job in ("install-js-deps", "build-js", "test-js", "playwright-app"):
         assert ("lockfile", rel) in {(w["kind"], w["name"]) for w in run.results["jobs"][job]["why"]}, job
+    at_b = modules.stat().st_ino
+    assert at_b != at_a  # A's install was moved aside, kept, and B's made anew
+    # Back to A's lockfile: A's node_modules are moved back, not installed; B's are kept in turn.
     demo.change(rel, old)
-    demo.run()
+    back = demo.run()
+    assert back.rc == 0 and back.executed == set(), back
+    assert back.jobs("restored") == {"install-js-deps", "build-js", "test-js", "playwright-app"}, back
+    assert modules.stat().st_ino == at_a
+    demo.change(rel, (demo.target / rel).read_text() + "\n# changed by test\n")
+    again = demo.run()
+    assert again.executed == set() and modules.stat().st_ino == at_b, again
+    demo.change(rel, old)
+    assert demo.run().executed == set()
     demo.assert_warm()
 
 
 def test_deleted_venv_is_reinstalled(demo: Demo) -> None:
-    shutil.rmtree(demo.state / "venvs" / "py3.12")
+    venv = demo.state / "venvs" / "py3.12"
+    kept = venv.resolve()  # the venv is one of the environments kept per key (STATE/envs)
+    assert venv.is_symlink() and kept.parent == demo.state / "envs" / "py3.12"
+    venv.unlink()
+    run = demo.run()
+    assert run.rc == 0 and run.executed == set() and run.jobs("restored") == {"install-python-deps-3.12"}, run
+    assert venv.resolve() == kept
+    shutil.rmtree(kept)
     run = demo.run()
     assert run.rc == 0 and run.executed == {"install-python-deps-3.12"}, run
+    assert run.results and "environment is not kept here" in " ".join(
+        run.results["jobs"]["install-python-deps-3.12"]["store"]["notes"])
     demo.assert_warm()
 
 
@@ -175,7 +201,26 @@ def test_failing_test_fails_its_jobs_and_reruns_next_time(demo: Demo) -> None:
     again = demo.run()
     assert again.jobs("failed") == PYTEST_JOBS, again
     demo.change(rel, old)
-    assert demo.run().jobs("passed") == PYTEST_JOBS | {"lint-python"}
+    back = demo.run()
+    assert back.executed == set() and back.jobs("restored") == PYTEST_JOBS | {"lint-python"}, back
+    demo.assert_warm()
+
+
+def test_switching_python_lockfiles_keeps_each_venv(demo: Demo) -> None:
+    """A→B→A→B where B's pyproject.toml differs: each venv is kept per key, and a return only relinks it."""
+    links = {v: demo.state / "venvs" / f"py{v}" for v in ("3.11", "3.12", "3.13")}
+    at_a = {v: link.resolve() for v, link in links.items()}
+    old = demo.change("pyproject.toml", (demo.target / "pyproject.toml").read_text() + "\n# branch b\n")
+    b = demo.run()
+    assert b.rc == 0 and {f"install-python-deps-{v}" for v in links} <= b.executed, b
+    at_b = {v: link.resolve() for v, link in links.items()}
+    assert all(at_b[v] != at_a[v] and at_a[v].is_dir() for v in links)
+    for text, envs in ((old, at_a), (old + "\n# branch b\n", at_b), (old, at_a)):
+        demo.change("pyproject.toml", text)
+        back = demo.run()
+        assert back.rc == 0 and back.executed == set(), back
+        assert {f"install-python-deps-{v}" for v in links} <= back.jobs("restored"), back
+        assert {v: link.resolve() for v, link in links.items()} == envs
     demo.assert_warm()
 
 

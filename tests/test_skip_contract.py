@@ -74,7 +74,13 @@ def test_missing_output_reruns_its_producer_and_identical_output_stops_there(
     state = tmp_path / "state"
     warm(target, state, tool_env)
     (target / "gen/a.out").unlink()
+    # Its inputs are those of its recorded success: the output is put back from the result store.
     run = run_doit(target, state, env=tool_env)
+    assert run.jobs("restored") == {"ja"} and run.uptodate == {"jb", "jc"}, run
+    assert (target / "gen/a.out").read_text() == "one\n"
+    # Without the store (doit's last state alone), it reruns; its identical output stops there.
+    (target / "gen/a.out").unlink()
+    run = run_doit(target, state, env={**tool_env, "WARMCI_STORE": "off"})
     assert run.executed == {"ja"} and run.uptodate == {"jb", "jc"}, run
 
 

@@ -2,6 +2,9 @@
 
     python -m warmci explain [JOB ...] [target=PATH] [pipeline=FILE] [state=DIR]
         why each job would run now, naming each changed input
+    python -m warmci store [prune] [--max SIZE] [--store DIR] [target=PATH] [state=DIR]
+        the result store: its size, entries and hit rate; `prune` drops the least
+        recently used entries until it fits in SIZE (default WARMCI_STORE_MAX, 5G)
     python -m warmci gantt RESULTS [-o OUT.png]
     python -m warmci gantt RESULTS_A RESULTS_B [-o OUT.png]
         a run's Gantt chart, or two runs compared on one time axis; RESULTS is
@@ -13,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from warmci.context import RUNNER_ROOT
 
@@ -27,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return explain(rest)
     if command == "gantt":
         return gantt(rest)
+    if command == "store":
+        return store(rest)
     print(f"warmci: unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 
@@ -61,3 +67,53 @@ def gantt(args: list[str]) -> int:
         charts.compare(runs[0], runs[1], out)
     print(out)
     return 0
+
+
+def store(args: list[str]) -> int:
+    from warmci import context
+    from warmci.errors import WarmciError
+    from warmci.store.api import StoreError
+    from warmci.store.local import LocalStore
+
+    parser = argparse.ArgumentParser(prog="python -m warmci store")
+    parser.add_argument("action", nargs="?", choices=["stats", "prune"], default="stats")
+    parser.add_argument("--max", help="size to prune to: bytes, or a number with K, M, G or T")
+    parser.add_argument("--store", help="the store directory (default: the state dir's, or WARMCI_STORE)")
+    # target=PATH and state=DIR, as doit takes them, anywhere on the line.
+    given = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+    opts = parser.parse_args([a for a in args if not ("=" in a and not a.startswith("-"))])
+    try:
+        env = {**os.environ, **({"WARMCI_STORE_MAX": opts.max} if opts.max else {})}
+        if opts.store:
+            where, limit = context.store_choice({**env, "WARMCI_STORE": opts.store}, Path("."))
+        else:
+            ctx = context.resolve(lambda name, default: given.get(name, default), env)
+            where, limit = ctx.store, ctx.store_max
+        if not where:
+            print("warmci: the result store is off (WARMCI_STORE=off)")
+            return 0
+        st = LocalStore(where)
+        if opts.action == "prune":
+            done = st.prune(limit)
+            print(f"pruned {where} to {_size(limit)}: {done['evicted_entries']} entries and "
+                  f"{done['removed_blobs']} blobs removed; {_size(done['bytes'])} left")
+            return 0
+        s = st.stats()
+    except (WarmciError, StoreError, OSError) as exc:
+        print(f"warmci: error: {exc}", file=sys.stderr)
+        return 3
+    rate = f"{100 * s['hit_rate']:.0f} %" if s["hit_rate"] is not None else "no lookups yet"
+    print(f"store {where}\n"
+          f"  size: {_size(s['bytes'])} in {s['entries']} entries and {s['blobs']} blobs (limit {_size(limit)})\n"
+          f"  hit rate: {rate} ({s['hits']} restored of {s['lookups']} looked up, over {s['runs']} runs); "
+          f"restored {_size(s['restored_bytes'])}, stored {_size(s['stored_bytes'])}; "
+          f"corrupt or missing blobs met: {s['corrupt']}")
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,10 @@ class Context:
     state: str
     run_id: str
     deadline: float = 0.0  # epoch seconds by which the whole run must end; 0: none
+    store: str = ""  # the result store's directory; "": results are not kept (WARMCI_STORE=off)
+    store_max: int = 0  # its size limit in bytes (least recently used entries go first)
+    sha: str | None = None  # the target's commit and branch (warmci.run.gitinfo), recorded with kept results
+    branch: str | None = None
 
     # Layout of the state directory, in one place.
     @property
@@ -83,6 +87,15 @@ class Context:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         return os.path.join(base, "warmci", "tool-versions.json")
 
+    @property
+    def hash_cache(self) -> str:
+        """The content hashes of the target's files, kept between runs (warmci.inputs.contenthash)."""
+        return os.path.join(self.state, "cache", "hashes")
+
+    def kept_envs_dir(self, ecosystem: str) -> str:
+        """Environments kept per key (the venvs of one Python version, ...): the last few stay."""
+        return os.path.join(self.state, "envs", ecosystem)
+
     def worktree_dir(self, job: str) -> str:
         return os.path.join(self.state, "worktrees", job)
 
@@ -134,4 +147,34 @@ def resolve(get_var: Callable[[str, str | None], str | None] | None = None,
         raise WarmciError(f"state directory {state} is inside the target {target}; "
                           "`git clean -fdx` would erase it: choose a state dir outside the target")
     run_id = env.get("WARMCI_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    return Context(str(target), str(pipeline.resolve()), str(state), run_id)
+    store, store_max = store_choice(env, state)
+    if store and _is_inside(Path(store), target):
+        raise WarmciError(f"result store {store} (WARMCI_STORE) is inside the target {target}; "
+                          "`git clean -fdx` would erase it: choose a directory outside the target")
+    return Context(str(target), str(pipeline.resolve()), str(state), run_id, store=store, store_max=store_max)
+
+
+DEFAULT_STORE_MAX = 5 * 2**30
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def store_choice(env: Mapping[str, str], state: Path) -> tuple[str, int]:
+    """The result store (WARMCI_STORE: unset is STATE/store, `off` keeps nothing, else a directory that
+    several state dirs may share) and its size limit (WARMCI_STORE_MAX: bytes, or with K/M/G/T)."""
+    choice = env.get("WARMCI_STORE", "").strip()
+    if choice.lower() == "off":
+        store = ""
+    elif choice:
+        store = str(Path(choice).expanduser().resolve())
+    else:
+        store = str(state / "store")
+    raw = env.get("WARMCI_STORE_MAX", "").strip().upper().removesuffix("B").removesuffix("I")
+    if not raw:
+        return store, DEFAULT_STORE_MAX
+    unit = raw[-1] if raw[-1] in _UNITS else ""
+    try:
+        size = float(raw[:-1] if unit else raw) * _UNITS[unit]
+    except ValueError:
+        raise WarmciError(f"WARMCI_STORE_MAX={env['WARMCI_STORE_MAX']!r} is not a size; "
+                          "write bytes, or a number with K, M, G or T (e.g. 5G)") from None
+    return store, int(size)

@@ -15,9 +15,10 @@ from typing import Any, NoReturn
 
 from warmci import context, doitapi
 from warmci.errors import WarmciError
+from warmci.inputs import filestates, key
 from warmci.pipeline import reading
 from warmci.pipeline.model import Pipeline
-from warmci.run import lifecycle, reporter
+from warmci.run import gitinfo, lifecycle, reporter
 from warmci.status import EXIT_SETUP
 
 TaskBuilder = Callable[[context.Context, Pipeline], Iterator[dict[str, Any]]]
@@ -33,7 +34,8 @@ def load(get_var: Callable[[str, str | None], str | None],
     try:
         ctx = context.resolve(get_var)
         pipe = reading.load(ctx.pipeline, kinds)
-        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline)
+        sha, branch = gitinfo.head(ctx.target)
+        ctx = dataclasses.replace(ctx, deadline=time.time() + pipe.deadline, sha=sha, branch=branch)
     except WarmciError as exc:
         _setup_error(exc)
     os.makedirs(ctx.state, exist_ok=True)  # doit opens its DB here before any task runs
@@ -45,10 +47,12 @@ def doit_config(ctx: context.Context) -> dict[str, Any]:
     life = lifecycle.Lifecycle(ctx)
     doitapi.control_runs(life)
     doitapi.resolve_names()
+    doitapi.on_dispatch(key.stamp(ctx))  # each job doit runs carries its whole key to its worker
     return {
         "dep_file": ctx.db_file,
         "backend": "sqlite3",  # pinned: dbm's flavour differs between machines
-        "check_file_uptodate": "md5",
+        # By content, never by mtime (doit's md5 checker trusts an unchanged mtime).
+        "check_file_uptodate": doitapi.content_checker(filestates.of(ctx)),
         "num_process": os.cpu_count() or 1,
         "par_type": "process",
         "continue": True,  # every independent job reports; `--no-continue` stops at the first failure

@@ -15,24 +15,29 @@ module:
 - `resolve_names`: job names on the command line: a matrix base name runs
   all its variants; an unknown one is one line naming the closest jobs
   (TaskControl._filter_tasks, and `doit info`, which has its own lookup);
-- `run_command`: a warmci command run through doit's main (explain).
+- `run_command`: a warmci command run through doit's main (explain);
+- `content_checker`: doit's file check by content (warmci.inputs.filestates)
+  instead of its md5 checker, which trusts an unchanged mtime;
+- `on_dispatch`: a call in the main process for each task doit decided to
+  execute, before it goes to a worker (Runner.select_task).
 """
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from doit import cmd_info, control, get_var, runner
 from doit.cmd_base import DoitCmdBase
-from doit.dependency import MD5Checker, UptodateCalculator
+from doit.dependency import FileChangedChecker, UptodateCalculator
 from doit.doit_cmd import DoitMain
 from doit.exceptions import InvalidCommand, TaskFailed, UnmetDependency
 
 __all__ = [
-    "DoitCmdBase", "InvalidCommand", "MD5Checker", "RunHooks", "TaskFailed", "UnmetDependency", "UptodateCalculator",
+    "DoitCmdBase", "InvalidCommand", "RunHooks", "TaskFailed", "UnmetDependency", "UptodateCalculator",
     "always_execute", "control_runs", "dispatch_by_priority", "get_var", "resolve_names", "run_command", "task_meta",
-    "unknown_job",
+    "unknown_job", "content_checker", "on_dispatch",
 ]
 
 
@@ -177,3 +182,50 @@ def run_command(args: Sequence[str], commands: Mapping[str, str]) -> int:
     """Run doit's main with extra commands ({name: "module:Class"}), e.g. `explain`."""
     main = DoitMain(config_filenames=(), extra_config={"COMMAND": dict(commands)})
     return int(main.run(list(args)))
+
+
+# -- file contents ------------------------------------------------------------------
+class FileStates(Protocol):
+    def identity(self, path: str, st: os.stat_result | None = None) -> str: ...
+
+
+def content_checker(states: FileStates) -> type[FileChangedChecker]:
+    """A doit checker (DOIT_CONFIG check_file_uptodate) whose state of a file is its content identity.
+
+    doit's md5 checker calls a file unchanged when its mtime is, which `cp -p`,
+    `rsync -a`, `tar` or `os.utime` make a lie. This one compares contents,
+    through the hash cache (a file is read only when its stat signature
+    changed: warmci.inputs.contenthash).
+    """
+
+    class ContentChecker(FileChangedChecker):
+        def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
+            return bool(states.identity(file_path, file_stat) != state)
+
+        def get_state(self, dep: str, current_state: Any) -> str | None:
+            # After the job ran; a missing file raises FileNotFoundError, which doit reports.
+            now = states.identity(dep, os.stat(dep))
+            return None if now == current_state else now
+
+    return ContentChecker
+
+
+# -- dispatch -------------------------------------------------------------------------
+_dispatch_hooks: list[Callable[[Any, Mapping[str, Any]], None]] = []
+_original_select = runner.Runner.select_task
+
+
+def _select_task(self: Any, node: Any, tasks_dict: Mapping[str, Any]) -> bool:
+    chosen = bool(_original_select(self, node, tasks_dict))
+    if chosen:
+        for hook in _dispatch_hooks:
+            hook(node.task, tasks_dict)
+    return chosen
+
+
+def on_dispatch(hook: Callable[[Any, Mapping[str, Any]], None]) -> None:
+    """Call `hook(task, tasks)` for every task doit decided to execute, in the main process, before a worker
+    gets it (what the hook puts in the task's meta travels with it). Once per hook."""
+    if hook not in _dispatch_hooks:
+        _dispatch_hooks.append(hook)
+    _replace(runner.Runner, "select_task", _select_task)

@@ -13,11 +13,12 @@ import shutil
 import time
 from typing import Any
 
-from warmci import statefile
+from warmci import doitapi, statefile
 from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
 from warmci.execute import jobenv, netns, ports, proc, servers, worktree
+from warmci.execute.reuse import Reuse
 from warmci.inputs import files, interpreters
 from warmci.pipeline.model import Job
 from warmci.status import Status
@@ -35,9 +36,13 @@ class Skipped(WarmciError):
     """A prerequisite the pipeline marks optional is missing here."""
 
 
-def run_job(job: Job, ctx: Context) -> bool | TaskFailed:
-    """doit python-action entry point: the validated job itself is the argument (module-level, so picklable)."""
-    return JobRun(ctx, job).execute()
+def run_job(job: Job, ctx: Context, task: Any) -> bool | TaskFailed:
+    """doit python-action entry point: the validated job itself is the argument (module-level, so picklable).
+
+    doit passes `task` (by the parameter's name): its meta carries the job's whole key, computed in the
+    main process (warmci.inputs.key), and its targets are the outputs kept with a success.
+    """
+    return JobRun(ctx, job, doitapi.task_meta(task), list(task.targets)).execute()
 
 
 def fmt(text: str, values: dict[str, str]) -> str:
@@ -45,8 +50,11 @@ def fmt(text: str, values: dict[str, str]) -> str:
 
 
 class JobRun:
-    def __init__(self, ctx: Context, job: Job) -> None:
+    def __init__(self, ctx: Context, job: Job, meta: dict[str, Any] | None = None,
+                 targets: list[str] | None = None) -> None:
         self.ctx, self.job = ctx, job
+        self.reuse = Reuse(ctx, job, meta or {})
+        self.targets = list(targets or ())
         self.log = ctx.log_file(job.name)
         self.work = ctx.work_dir(job.name)
         self.servers: list[proc.Child] = []
@@ -64,6 +72,12 @@ class JobRun:
         self._say(f"job {self.job.name} (run {self.ctx.run_id}) in {self.ctx.target}")
         result: bool | TaskFailed = True
         try:
+            restored = self.reuse.restore(forced=doitapi.always_execute())
+            for note in self.reuse.notes:
+                self._say(note)
+            if restored is not None:
+                self.status.update(restored)
+                return True
             self._run()
             self.status.update(status=Status.PASSED, exit_code=0)
         except Skipped as exc:
@@ -91,8 +105,29 @@ class JobRun:
             shutil.rmtree(self.ctx.tmp_dir(self.job.name), ignore_errors=True)
             end = time.time()
             self.status.update(end=end, duration=round(end - start, 3))
+            self._keep(self.status.get("status"), end - start)
             self._write_status()
         return result
+
+    def _keep(self, status: object, duration: float) -> None:
+        """Its outcome into the result store, with its outputs when it passed (warmci.execute.reuse)."""
+        if self.reuse.key:
+            self.status["key"] = self.reuse.key
+        if not self.reuse.on or status in (None, Status.RESTORED):
+            self.status["store"] = {**self.reuse.stats, "notes": self.reuse.notes}
+            return
+        outputs = list(self.targets)
+        if self.job.artifacts and status == Status.PASSED:
+            out = self.ctx.artifacts_dir(self.job.name)
+            outputs += [os.path.join(out, n) for n in sorted(os.listdir(out)) if os.path.isfile(os.path.join(out, n))]
+        before = len(self.reuse.notes)
+        self.reuse.record(Status(str(status)), outputs, round(duration, 3))
+        for note in self.reuse.notes[before:]:
+            self._say(note)
+        self.status["store"] = {**self.reuse.stats, "notes": self.reuse.notes}
+        flaky = self.reuse.flaky_runs()
+        if flaky:
+            self.status["flaky"] = flaky
 
     def _did_not_pass(self, status: Status, reason: str, exit_code: int | None) -> TaskFailed:
         self.status.update(status=status, reason=reason, exit_code=exit_code)
@@ -111,8 +146,10 @@ class JobRun:
                   "wheel": "", "port": str(job.ports[0]) if job.ports else "", "runner": str(RUNNER_ROOT),
                   "source": ctx.target}
         venv = None
+        kept_env = self.reuse.kept_env() if job.builds_venv else None
+        self.reuse.tree_aside()  # another key's node_modules go aside, kept, before this install
         if job.python:
-            venv = ctx.venv_dir(job.python)
+            venv = kept_env or ctx.venv_dir(job.python)
             if not job.builds_venv and not os.path.exists(os.path.join(venv, "bin", "python")):
                 raise JobError(f"the Python {job.python} environment {venv} is missing; `doit {job.name}` "
                                "builds it first", Status.ERRORED)
@@ -155,6 +192,9 @@ class JobRun:
             self._write_manifest(values["out"])
         if job.marker:
             self._write_marker()
+        if kept_env is not None:
+            self.reuse.activate_env(kept_env)
+        self.reuse.tree_installed()
 
     # -- pieces --------------------------------------------------------
     def _deadline(self) -> float:

@@ -34,6 +34,8 @@ class InputsKey:
         self.env_names, self.always = env_names, always
         self.diff: list[dict[str, Any]] = []  # what differs, structured (changed_entries): read by warmci.inputs.why
         self.changes: list[str] = []
+        self.now: dict[str, Any] | None = None  # the last value computed: part of the job's whole key
+        self.last: bool | None = None
 
     def __repr__(self) -> str:
         # doit info prints this for an uptodate check that failed: name what changed.
@@ -51,7 +53,7 @@ class InputsKey:
         return key
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        now = self.current()
+        now = self.now = self.current()
         task.value_savers.append(lambda: {KEY: now})
         self.diff = changed_entries(values.get(KEY), now)
         forced = None
@@ -63,7 +65,8 @@ class InputsKey:
         if forced:
             self.diff.append(forced)
         self.changes = [d["text"] for d in self.diff]
-        return forced is None and values.get(KEY) == now
+        self.last = forced is None and values.get(KEY) == now
+        return self.last
 
 
 # Key part -> the `kind` warmci.inputs.why reports for it, and what the part's list is called in a pipeline file.

@@ -18,14 +18,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from warmci.doitapi import MD5Checker, UptodateCalculator
+from warmci.doitapi import UptodateCalculator
+from warmci.inputs.filestates import MISSING, FileStates
 from warmci.inputs.uptodate import inputs_key
 from warmci.status import Status
 
 Reason = dict[str, Any]
-# The DB is pinned to the md5 checker (warmci.dodo_support); its comparison is
-# mtime first, then size, then content, like doit's own.
-_CHECKER = MD5Checker()
+CHECKER = "ContentChecker"  # the name doit records for warmci.doitapi.content_checker
 
 
 class Probe(UptodateCalculator):
@@ -35,9 +34,9 @@ class Probe(UptodateCalculator):
     read once per run and shared by every task's probe.
     """
 
-    def __init__(self, target: str, last: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, target: str, last: Mapping[str, Mapping[str, Any]], states: FileStates) -> None:
         super().__init__()
-        self.target, self.last = target, last
+        self.target, self.last, self.states = target, last, states
         self.reasons: list[Reason] = []
         self.files_checked = False
 
@@ -47,17 +46,23 @@ class Probe(UptodateCalculator):
 
     def __call__(self, task: Any, values: dict[str, Any]) -> None:
         self.reasons, self.files_checked = probe(task, self.get_val, self.tasks_dict or {}, self.target,
-                                                 self.last.get(task.name))
+                                                 self.last.get(task.name), self.states)
         return None
 
 
 def probe(task: Any, get_val: Any, tasks: Mapping[str, Any], target: str,
-          last: Mapping[str, Any] | None) -> tuple[list[Reason], bool]:
+          last: Mapping[str, Any] | None, states: FileStates) -> tuple[list[Reason], bool]:
     """(reasons, whether the files were compared) for a task whose other checks just ran."""
     if get_val is None:
         return [], False
-    if get_val(task.name, "checker:") is None:
+    checker = get_val(task.name, "checker:")
+    if checker is None:
         return [no_record(last)], True
+    if checker != CHECKER:
+        # doit drops what it recorded under another file check: the first run with this one.
+        return [{"kind": "first-run", "name": "checker",
+                 "text": f"first run with files compared by content (its last success was checked by {checker})"}
+                ], True
     reasons = checks_failed(task)
     reasons += [{"kind": "output", "name": _show(t, target), "text": f"output {_show(t, target)} is missing"}
                 for t in task.targets if not os.path.exists(t)]
@@ -68,14 +73,12 @@ def probe(task: Any, get_val: Any, tasks: Mapping[str, Any], target: str,
         return reasons, False  # doit compares the files itself next (task.dep_changed)
     for dep in sorted(task.file_dep):
         state = get_val(task.name, dep)
-        try:
-            st = os.stat(dep)
-        except OSError:
+        now = states.identity(dep)  # by content, as doit's check (warmci.doitapi.content_checker)
+        if now == MISSING:
             reasons.append(_file_reason(dep, "is missing", task, tasks, target))
-            continue
-        if state is None:
+        elif state is None:
             reasons.append(_file_reason(dep, "added to inputs", task, tasks, target))
-        elif _CHECKER.check_modified(dep, st, state):
+        elif now != state:
             reasons.append(_file_reason(dep, "changed", task, tasks, target))
     return reasons, True
 

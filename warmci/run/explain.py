@@ -4,16 +4,20 @@ A doit command (it needs doit's task list and dependency DB, like `doit
 info`), run through doit's main by warmci.cli. It asks doit's own up-to-date
 check, then warmci.inputs.why for the names: a file, a lockfile, an
 upstream output, a tool version, an env var, the pipeline entry, a missing
-output or environment, first run / last run failed / forgotten. It first
-says which target and state directory it explains.
+output or environment, first run / last run failed / forgotten. A job whose
+whole key has a recorded success would be restored rather than run: it says
+from which run and commit. It first says which target and state directory
+it explains.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from warmci import context
 from warmci.doitapi import DoitCmdBase, InvalidCommand, get_var, unknown_job
 from warmci.inputs import why
+from warmci.run import kept
 
 
 class Explain(DoitCmdBase):
@@ -44,15 +48,19 @@ class Explain(DoitCmdBase):
         # The same choice dodo.py made (doit variables, then the environment): say it, a default is silent.
         ctx = context.resolve(get_var)
         self.outstream.write(f"explaining {ctx.target} (pipeline {ctx.pipeline}, state {ctx.state})\n")
+        store = kept.RunStore(ctx)
         for name in names:
-            self.outstream.write(describe(name, tasks, check) + "\n")
+            self.outstream.write(describe(name, tasks, check, lambda t: store.restorable(t, tasks)) + "\n")
         return 0
 
 
-def describe(name: str, tasks: dict[str, Any], check: Any) -> str:
+def describe(name: str, tasks: dict[str, Any], check: Any,
+             restorable: Callable[[Any], str | None] = lambda task: None) -> str:
     reasons = check(name)
     if reasons is not None:
-        return f"{name}: would run\n" + "".join(f"  - {r['text']}\n" for r in reasons).rstrip("\n")
+        origin = restorable(tasks[name])
+        head = f"{name}: would be restored ({origin}), not run" if origin else f"{name}: would run"
+        return f"{head}\n" + "".join(f"  - {r['text']}\n" for r in reasons).rstrip("\n")
     upstream = _upstream(name, tasks, check)
     if upstream:
         return (f"{name}: up to date now, but it reads outputs of {', '.join(upstream)}, which would or may "

@@ -28,6 +28,7 @@ import psutil
 from warmci.context import Context
 from warmci.errors import WarmciError
 from warmci.execute import ports, proc
+from warmci.inputs import filestates
 from warmci.status import EXIT_SETUP, Status, exit_code
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -69,6 +70,7 @@ class Lifecycle:
 
     def finish(self, cancelled: bool) -> int:
         end_run(self.ctx)
+        filestates.save_all()  # the hashes this run computed: the next no-op only stats
         if cancelled or self.outcome is None:
             # Cancelled, or the reporter never got to the end: nothing may count as passed.
             return exit_code(Status.CANCELLED if cancelled else Status.ERRORED)

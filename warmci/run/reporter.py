@@ -20,7 +20,7 @@ from warmci import doitapi, statefile
 from warmci.context import Context
 from warmci.inputs import why
 from warmci.inputs.uptodate import inputs_key
-from warmci.run import gitinfo, history, results, versions
+from warmci.run import gitinfo, history, kept, results, versions
 from warmci.run.sampler import Sampler
 from warmci.run.terminal import Console, secs, summary
 from warmci.status import Status
@@ -53,6 +53,7 @@ class WarmciReporter:
         self.sampler = Sampler(on_tick=self.console.tick)
         self._tools: dict[str, dict[str, str]] = {"tools": {}, "paths": {}}
         self._versions_thread: threading.Thread | None = None
+        self.kept = kept.RunStore(self.ctx)
 
     # -- helpers ---------------------------------------------------------
     def _line(self, word: str, name: str, extra: str = "") -> None:
@@ -135,9 +136,18 @@ class WarmciReporter:
         job = self._job(task.name)
         job.update(start=now, why=why.final(task, forced=doitapi.always_execute()))
         self.running.add(task.name)
-        self._line("START", task.name)
+        if self.kept.may_restore(task):
+            job["_start_line"] = time.strftime("%H:%M:%S")  # written only if it runs after all
+        else:
+            self._line("START", task.name)
         self.console.started(task.name, now)
         self._background()
+
+    def _started(self, name: str, job: dict[str, Any]) -> None:
+        """The START line a job whose result might have been restored did not get yet."""
+        stamp = job.pop("_start_line", None)
+        if stamp is not None and self.ci_log is not None:
+            self.ci_log.write(f"[{stamp}] START {name}\n")
 
     def add_success(self, task: Any) -> None:
         job = self._job(task.name)
@@ -146,6 +156,15 @@ class WarmciReporter:
         job.setdefault("status", Status.PASSED)
         job.setdefault("end", time.time())
         self.console.finished(task.name)
+        if job["status"] == Status.RESTORED:
+            job.pop("_start_line", None)
+            origin = kept.origin(job)
+            self._line("SKIP", task.name, f"restored: {origin}")
+            because = f"  because: {why.summary(job['why'], 2)}" if job.get("why") else ""
+            self.console.say(f"REST  {task.name}  ({origin}){because}")
+            return
+        self._started(task.name, job)
+        self._flaky(task.name, job)
         if job["status"] == Status.SKIPPED:
             self._line("SKIP", task.name, job.get("reason", ""))
             self.console.say(f"SKIP  {task.name}  ({job.get('reason')})")
@@ -153,6 +172,7 @@ class WarmciReporter:
         self._line("PASS", task.name)
         because = f"  because: {why.summary(job['why'], 2)}" if job.get("why") else ""
         self.console.say(f"PASS  {task.name}  ({secs(job.get('duration'))}){because}")
+        self._notes(job)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         job = self._job(task.name)
@@ -164,6 +184,8 @@ class WarmciReporter:
             self.console.say(f"SKIP  {task.name}  (not run: dependency failed: {fail.message})")
             return
         job.update(self._worker_status(task.name))
+        self._started(task.name, job)
+        self._flaky(task.name, job)
         if job.get("status") in (None, Status.PASSED):
             # No worker verdict: doit itself failed the task (a dependency check, an action that raised).
             msg = fail.get_msg().strip().splitlines() if fail.get_msg() else []
@@ -172,6 +194,16 @@ class WarmciReporter:
         self._line("FAIL", task.name)
         self.console.say(f"FAIL  {task.name}  ({job['status']}: {job.get('reason', '')})\n      log: "
                          f"{job.get('log', self.ctx.log_file(task.name))}")
+        self._notes(job)
+
+    def _notes(self, job: dict[str, Any]) -> None:
+        """What the result store had to say about a job that ran (a corrupt blob, a flaky key, ...)."""
+        for note in (job.get("store") or {}).get("notes", ()):
+            self.console.say(f"      store: {note}")
+
+    def _flaky(self, name: str, job: dict[str, Any]) -> None:
+        if job.get("flaky"):
+            self.console.say(f"FLAKY {name}: {kept.flaky_text(job['flaky'])}")
 
     def skip_uptodate(self, task: Any) -> None:
         now = time.time()
@@ -218,10 +250,15 @@ class WarmciReporter:
             job["needs"] = list(getattr(task, "task_dep", ()) or ())
             if "priority" in meta:
                 job["priority"] = meta["priority"]
+        for job in self.jobs.values():
+            job.pop("_start_line", None)
         tool_versions = self._write_versions()
+        store = self.kept.finish(self.jobs)
         run = results.build(self.ctx, self.jobs, start=self.start, end=end, sha=self.sha, branch=self.branch,
                             errors=self.errors, versions=tool_versions, interval=self.sampler.interval,
                             samples=samples)
+        run["store"] = store
+        run["flaky"] = sorted(n for n, j in self.jobs.items() if j.get("flaky"))
         path = results.write(self.ctx, run)
         try:
             history.record(self.ctx.state, self.ctx.run_id, self.jobs)

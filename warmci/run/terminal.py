@@ -85,6 +85,8 @@ def summary(results: dict[str, Any]) -> list[str]:
            if j.get("status") in (Status.FAILED, Status.ERRORED, Status.TIMED_OUT, Status.CANCELLED)]
     for name, job in bad:
         lines.append(f"  {job['status']:9} {name}  log: {job.get('log')}")
+    if results.get("flaky"):
+        lines.append(f"  flaky (passed and failed with the same inputs): {', '.join(results['flaky'])}")
     cp = results.get("critical_path") or {}
     if cp.get("jobs"):
         wall = cp["wall"] or 1.0
