@@ -202,13 +202,30 @@ def test_a_cancellation_reason_wins_over_doits_own_words(tmp_path: Path) -> None
 def test_doit_never_sees_the_services_secrets() -> None:
     spec = doitrun.Spec(1, "ci-1-1", "o/demo", A, "main", "refs/heads/main", "protected")
     env = doitrun.environment({"WARMCI_WEBHOOK_SECRET": "s", "WARMCI_GITHUB_TOKEN": "t", "PATH": "/bin",
-                               "WARMCI_REDIS_URL": "redis://:pw@h/0", "WARMCI_STATE": "/elsewhere",
-                               "WARMCI_S3_ACCESS_KEY_ID": "k", "WARMCI_S3_SECRET_ACCESS_KEY": "s3"}, spec)
+                               "WARMCI_REDIS_URL": "redis://:pw@h/0", "WARMCI_STATE": "/elsewhere"}, spec)
     assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main",
-                   "WARMCI_STORE_TRUST": "protected", "WARMCI_S3_ACCESS_KEY_ID": "k",
-                   "WARMCI_S3_SECRET_ACCESS_KEY": "s3"}
-    # A fork's run gets no key that may write the shared result cache.
-    fork = doitrun.environment({"PATH": "/bin", "WARMCI_S3_ACCESS_KEY_ID": "k", "WARMCI_S3_SECRET_ACCESS_KEY": "s3"},
-                               doitrun.Spec(2, "ci-2-1", "o/demo", A, "x", "refs/pull/3/head", "fork"))
-    assert fork == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-2-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "x",
-                    "WARMCI_STORE_TRUST": "fork"}
+                   "WARMCI_STORE_TRUST": "protected"}
+
+
+KEYS = {"WARMCI_S3_BUCKET": "b", "WARMCI_S3_ACCESS_KEY_ID": "rw", "WARMCI_S3_SECRET_ACCESS_KEY": "rw-s",
+        "WARMCI_S3_BRANCH_ACCESS_KEY_ID": "br", "WARMCI_S3_BRANCH_SECRET_ACCESS_KEY": "br-s",
+        "WARMCI_S3_READ_ACCESS_KEY_ID": "ro", "WARMCI_S3_READ_SECRET_ACCESS_KEY": "ro-s"}
+
+
+@pytest.mark.parametrize(("trust", "base", "key"), [
+    ("protected", KEYS, ("rw", "rw-s")),
+    ("branch", KEYS, ("br", "br-s")),
+    ("fork", KEYS, ("ro", "ro-s")),
+    ("branch", {k: v for k, v in KEYS.items() if "BRANCH" not in k}, ("rw", "rw-s")),
+    ("fork", {k: v for k, v in KEYS.items() if "READ" not in k}, None),
+])
+def test_each_kind_of_run_gets_its_own_key_to_the_shared_cache_and_a_fork_never_a_writing_one(
+        trust: str, base: dict[str, str], key: tuple[str, str] | None) -> None:
+    env = doitrun.environment(base, doitrun.Spec(1, "ci-1-1", "o/demo", A, "x", "refs/heads/x", trust))
+    s3 = {k: v for k, v in env.items() if k.startswith("WARMCI_S3_")}
+    if key is None:  # a fork without a read-only key does without the bucket
+        assert s3 == {}
+    else:
+        assert s3 == {"WARMCI_S3_BUCKET": "b", "WARMCI_S3_ACCESS_KEY_ID": key[0],
+                      "WARMCI_S3_SECRET_ACCESS_KEY": key[1]}
+    assert env["WARMCI_STORE_TRUST"] == trust

@@ -23,6 +23,7 @@ from testing import github_payloads as gp
 from testing.ci_service import Service, ServiceConfig
 from testing.fake_github import FakeGitHub
 from testing.redis_server import RedisServer
+from testing.s3_server import SECRET, S3Server
 from testing.scale_world import REPO, HostProc, commit, push, small_remote
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,7 @@ class World:
     bare: Path
     first: str
     redis: RedisServer
+    s3: S3Server
     conn: redis.Redis
     gh: FakeGitHub
     service: Service
@@ -51,8 +53,8 @@ class World:
         self.runs.append(int(r.json()["run"]))
         return self.runs[-1]
 
-    def commit(self, files: dict[str, str], parent: str | None = None) -> str:
-        return commit(self.work, parent or self.first, files)
+    def commit(self, files: dict[str, str], parent: str | None = None, message: str = "change") -> str:
+        return commit(self.work, parent or self.first, files, message)
 
     def results(self, run: dict[str, Any]) -> dict[str, Any]:
         return json.loads(Path(run["results_file"]).read_text())  # type: ignore[no-any-return]
@@ -64,14 +66,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     work, bare = small_remote(base)
     first = commit(work, "HEAD", {})
     server = RedisServer(base / "redis").start()
+    bucket = S3Server(base / "moto").start()
     gh = FakeGitHub()
     hold = base / "hold"
     cfg = ServiceConfig(base / "ci.toml", base / "svc", service={"engine": "redis", "lease": LEASE,
                                                                    "cancel_grace": 20, "max_attempts": 2},
                         repos={REPO: {"clone_url": str(bare), "checkout_dir": base / "svc-checkout",
-                                      "state_dir": base / "svc-state"}})
+                                      "state_dir": base / "svc-state", "trusted_authors": ["carol"]}})
     service = Service(cfg, gh.url, base / "service.log", extra_env={"WARMCI_REDIS_URL": server.url})
-    hosts = {n: HostProc(n, base / n, server.url, bare, LEASE, env={"HOLD_FILE": str(hold)}) for n in ("h1", "h2")}
+    hosts = {n: HostProc(n, base / n, server.url, bare, LEASE, env={"HOLD_FILE": str(hold), **bucket.env()})
+             for n in ("h1", "h2")}
     conn = server.client()
     try:
         service.start()
@@ -79,7 +83,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             h.start()
         for h in hosts.values():
             h.wait_alive(conn)
-        yield World(base, work, bare, first, server, conn, gh, service, hosts, hold)
+        yield World(base, work, bare, first, server, bucket, conn, gh, service, hosts, hold)
         assert service.stop() == 0, service.log_text()[-3000:]
         for h in hosts.values():
             assert h.stop() == 0, h.log_text()
@@ -91,6 +95,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gh.close()
         conn.close()
         server.stop()
+        bucket.stop()
 
 
 def test_a_push_runs_on_a_host_and_its_files_and_status_reach_the_service(world: World) -> None:
@@ -171,6 +176,37 @@ def test_a_burst_on_three_branches_loses_nothing_keeps_affinity_and_matches_forc
         reference = forced(world, sha, tmp_path / f"forced-{n}")
         got = world.results(runs[i])
         assert verdicts(got) == verdicts(reference) and got["status"] == reference["status"], (sha, got, reference)
+    # Main's last tree on two new branches at once: both hosts are free, so one of them is not the host that
+    # ran it, and restores main's results from the bucket (verified), instead of running them.
+    x = world.commit({"src/b.txt": "beta\n", "web/a.txt": "served by main\n"}, message="x")
+    y = world.commit({"src/b.txt": "beta\n", "web/a.txt": "served by main\n"}, message="y")
+    both = finished(world, [world.push(x, "cross-x"), world.push(y, "cross-y")])
+    assert {r["host"] for r in both.values()} == set(world.hosts), both
+    across = [(r["id"], n) for r in both.values() for n, j in world.results(r)["jobs"].items()
+              if j["status"] == "restored" and j["restored_from"]["store"] == "remote"
+              and j["restored_from"]["host"] != r["host"]]
+    assert across, [world.results(r)["jobs"] for r in both.values()]
+    assert all(world.results(r)["store"]["remote_hits"] >= 1 for r in both.values() if r["host"] != runs[ids[m3]][
+        "host"]), both
+    print(f"restores across workers: {len(across)} jobs in runs {sorted({i for i, _ in across})}")
+
+
+def test_a_fork_pull_request_runs_in_a_sandbox_and_writes_nothing_to_the_shared_cache(world: World) -> None:
+    from bench.targets import git
+
+    sha = world.commit({"src/fork.txt": "from a fork\n"}, message="a fork's change")
+    git(world.work, "push", "-q", str(world.bare), f"{sha}:refs/pull/7/head")  # as GitHub keeps a PR's head
+    before = set(world.s3.keys())
+    r = world.service.send("pull_request", gp.pull_request(REPO, 7, sha, author="carol", head_repo="carol/small",
+                                                           branch="fork-head"))
+    assert r.status_code == 202, r.text  # carol is a trusted author: no approval needed
+    run = world.service.wait_finished(int(r.json()["run"]))
+    assert run["sha"] == sha and run["state"] == "passed", run
+    host = world.hosts[run["host"]]
+    assert (host.base / "state.fork" / "runs" / run["run_id"] / "results.json").exists()
+    assert not (host.state_dir / "runs" / run["run_id"]).exists()
+    assert set(world.s3.keys()) == before, "a fork's run wrote to the shared cache"
+    assert world.results(run)["store"]["trust"] == "fork"
 
 
 def running_on(world: World, run_id: int, job: str = "hold") -> dict[str, Any]:

@@ -40,11 +40,13 @@ class Secrets:
     github_token: str
     github_api: str
     redis_url: str = ""
+    store_keys: tuple[str, ...] = ()  # the shared result cache's secret keys (WARMCI_S3_*SECRET_ACCESS_KEY)
 
     def values(self) -> tuple[str, ...]:
         """What must never appear in a log, a page or an error (a Redis URL's password included)."""
         password = urlsplit(self.redis_url).password if self.redis_url else None
-        return tuple(v for v in (self.webhook_secret, self.github_token, self.redis_url, password) if v)
+        return tuple(v for v in (self.webhook_secret, self.github_token, self.redis_url, password,
+                                 *self.store_keys) if v)
 
 
 @dataclass(frozen=True)
@@ -349,4 +351,5 @@ def _secrets(env: Mapping[str, str], need: bool) -> Secrets:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ConfigError("environment", API_VAR, f"expected an http(s) URL without credentials, such as "
                                                   f"{DEFAULT_API}")
-    return Secrets(secret, token, api.rstrip("/"))
+    store_keys = tuple(v for k, v in env.items() if k.startswith("WARMCI_S3_") and k.endswith("SECRET_ACCESS_KEY"))
+    return Secrets(secret, token, api.rstrip("/"), store_keys=store_keys)

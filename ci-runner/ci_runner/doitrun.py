@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,13 @@ _RUN_STATUS = {"passed": "passed", "failed": "failed", "errored": "errored", "er
 # Chosen per run by the service; a value from the service's own environment must not leak into doit's.
 _OVERRIDDEN = ("WARMCI_TARGET", "WARMCI_PIPELINE", "WARMCI_STATE", "WARMCI_RUN_ID", "WARMCI_SHA",
                "WARMCI_BRANCH", "WARMCI_STORE_TRUST")
-# The shared result cache's read-write key (docs/scale.md): never in the environment of a fork's run.
+# The shared result cache's keys (docs/scale.md, the cache rule). doit sees one pair, under the first names:
+# the read-write key for a protected branch's runs, the branch key (when set) for other branches, the
+# read-only key (when set) for a fork's runs; a fork without a read-only key gets no bucket at all.
 WRITE_KEY_VARS = ("WARMCI_S3_ACCESS_KEY_ID", "WARMCI_S3_SECRET_ACCESS_KEY")
+ROLE_KEY_VARS = {"branch": ("WARMCI_S3_BRANCH_ACCESS_KEY_ID", "WARMCI_S3_BRANCH_SECRET_ACCESS_KEY"),
+                 "fork": ("WARMCI_S3_READ_ACCESS_KEY_ID", "WARMCI_S3_READ_SECRET_ACCESS_KEY")}
+ALL_KEY_VARS = WRITE_KEY_VARS + tuple(v for pair in ROLE_KEY_VARS.values() for v in pair)
 
 
 # Who may read what a run stores in the result cache (docs/scale.md, "The cache rule"): a run of a protected
@@ -82,11 +87,28 @@ def command(repo: RepoConfig) -> list[str]:
 def environment(base: Mapping[str, str], spec: Spec) -> dict[str, str]:
     """The service's environment without its secrets: the jobs run the target's code. A fork's run gets
     no key that may write the shared result cache (it may get a read-only one)."""
-    drop = SECRET_VARS + _OVERRIDDEN + (WRITE_KEY_VARS if spec.trust == "fork" else ())
-    env = {k: v for k, v in base.items() if k not in drop}
+    env = {k: v for k, v in base.items() if k not in SECRET_VARS + _OVERRIDDEN + ALL_KEY_VARS}
     env.update(WARMCI_RUN_ID=spec.run_id, WARMCI_SHA=spec.sha, WARMCI_BRANCH=spec.branch)
     env[TRUST_VAR] = spec.trust
+    role = ROLE_KEY_VARS.get(spec.trust)
+    key = role if role and base.get(role[0]) else WRITE_KEY_VARS
+    if spec.trust == "fork" and key == WRITE_KEY_VARS:
+        env.pop("WARMCI_S3_BUCKET", None)  # no read-only key: a fork's run does without the bucket
+    else:
+        env.update({name: base[var] for name, var in zip(WRITE_KEY_VARS, key, strict=True) if var in base})
     return env
+
+
+def sandboxed(path: Path) -> Path:
+    return path.with_name(path.name + ".fork")
+
+
+def repo_for(run: Run, repo: RepoConfig) -> RepoConfig:
+    """Where a run works: a fork's run gets a checkout and a state dir of its own (`*.fork`), so nothing it
+    leaves there (doit's records, venvs, node_modules, the local result store) is trusted by other runs."""
+    if trust_of(run, repo) != "fork":
+        return repo
+    return replace(repo, checkout_dir=sandboxed(repo.checkout_dir), state_dir=sandboxed(repo.state_dir))
 
 
 def start(cmd: list[str], env: Mapping[str, str], cwd: Path, log_file: Path) -> subprocess.Popen[bytes]:

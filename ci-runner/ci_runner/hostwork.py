@@ -24,7 +24,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
@@ -81,6 +81,9 @@ def perform(spec: dict[str, Any]) -> dict[str, Any]:
     repo = config.repo(s.repo)
     if repo is None:
         raise RunnerError(f"repository {s.repo} is not in this host's config {config.path}")
+    if s.trust == "fork":  # a checkout and a state dir of its own (doitrun.repo_for)
+        repo = replace(repo, checkout_dir=doitrun.sandboxed(repo.checkout_dir),
+                       state_dir=doitrun.sandboxed(repo.state_dir))
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         host.stopping = True

@@ -42,6 +42,7 @@ def claim(db: RunsDB, config: Config, book: StatusBook) -> Run | None:
                 continue
             if run.repo in busy:
                 continue
+            repo = doitrun.repo_for(run, repo)
             attempt = run.attempts + 1
             run_id = f"ci-{run.id}-{attempt}"
             runsdb.update(c, run.id, state="running", started_at=time.time(), attempts=attempt, run_id=run_id,
@@ -116,6 +117,7 @@ class Worker(threading.Thread):
         repo = self.config.repo(run.repo)
         assert repo is not None and run.run_id and run.log_file
         spec = doitrun.spec_of(run, repo)
+        repo = doitrun.repo_for(run, repo)
         env = doitrun.environment(os.environ, spec)
 
         def started(proc: subprocess.Popen[bytes]) -> None:
