@@ -108,6 +108,9 @@ def test_a_push_runs_on_a_host_and_its_files_and_status_reach_the_service(world:
     results = world.results(run)
     on_host = world.hosts[run["host"]].state_dir / "runs" / run["run_id"] / "results.json"
     assert results == json.loads(on_host.read_text())
+    assert results["host"] == {"name": run["host"], "placement": run["placement"]}, results["host"]
+    health = world.service.get("/health")
+    assert health["engine"] == "redis" and set(health["hosts"]) == set(world.hosts), health
     assert (Path(run["state_dir"]) / "runs" / run["run_id"] / "ci.log").read_text().count("PASS") >= 4
     assert "doit" in Path(run["log_file"]).read_text() or Path(run["log_file"]).stat().st_size > 0
     statuses = world.gh.statuses(world.first, CONTEXT)
@@ -316,3 +319,12 @@ def test_a_host_stopped_mid_run_hands_the_run_back_without_counting_an_attempt(w
     host.proc = None
     host.start().wait_alive(world.conn)
     only_the_restarted_host_is_new(before, host)
+
+
+def test_no_secret_reaches_a_log_a_page_or_a_run_file(world: World) -> None:
+    texts = [world.service.log_text(), json.dumps(world.service.get("/")), json.dumps(world.service.get("/health"))]
+    texts += [h.log.read_text(errors="replace") for h in world.hosts.values()]
+    for path in (world.base / "svc").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".log", ".txt"):
+            texts.append(path.read_text(errors="replace"))
+    assert len(texts) > 10 and not [t[:200] for t in texts if SECRET in t]

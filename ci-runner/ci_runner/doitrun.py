@@ -25,7 +25,7 @@ _RUN_STATUS = {"passed": "passed", "failed": "failed", "errored": "errored", "er
                "cancelled": "cancelled"}
 # Chosen per run by the service; a value from the service's own environment must not leak into doit's.
 _OVERRIDDEN = ("WARMCI_TARGET", "WARMCI_PIPELINE", "WARMCI_STATE", "WARMCI_RUN_ID", "WARMCI_SHA",
-               "WARMCI_BRANCH", "WARMCI_STORE_TRUST")
+               "WARMCI_BRANCH", "WARMCI_STORE_TRUST", "WARMCI_PLACEMENT")
 # The shared result cache's keys (docs/scale.md, the cache rule). doit sees one pair, under the first names:
 # the read-write key for a protected branch's runs, the branch key (when set) for other branches, the
 # read-only key (when set) for a fork's runs; a fork without a read-only key gets no bucket at all.
@@ -52,6 +52,7 @@ class Spec:
     branch: str
     ref: str
     trust: str = "protected"
+    placement: str = ""  # why the Redis engine's service sent it to this host (results.json `host`)
 
 
 def trust_of(run: Run, repo: RepoConfig) -> str:
@@ -66,7 +67,7 @@ def trust_of(run: Run, repo: RepoConfig) -> str:
 
 def spec_of(run: Run, repo: RepoConfig) -> Spec:
     assert run.run_id is not None
-    return Spec(run.id, run.run_id, run.repo, run.sha, run.branch, run.ref, trust_of(run, repo))
+    return Spec(run.id, run.run_id, run.repo, run.sha, run.branch, run.ref, trust_of(run, repo), run.placement or "")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def environment(base: Mapping[str, str], spec: Spec) -> dict[str, str]:
     env = {k: v for k, v in base.items() if k not in SECRET_VARS + _OVERRIDDEN + ALL_KEY_VARS}
     env.update(WARMCI_RUN_ID=spec.run_id, WARMCI_SHA=spec.sha, WARMCI_BRANCH=spec.branch)
     env[TRUST_VAR] = spec.trust
+    if spec.placement:
+        env["WARMCI_PLACEMENT"] = spec.placement
     role = ROLE_KEY_VARS.get(spec.trust)
     key = role if role and base.get(role[0]) else WRITE_KEY_VARS
     if spec.trust == "fork" and key == WRITE_KEY_VARS:
