@@ -48,8 +48,8 @@ def test_no_free_host_places_nothing_and_each_host_takes_one_run() -> None:
 
 def write(tmp_path: Path, service: dict[str, object], worker: str = "") -> Path:
     path = ServiceConfig(tmp_path / "ci.toml", tmp_path / "svc", service=service,
-                         repos={"o/demo": {"clone_url": "https://github.com/o/demo.git", "checkout_dir": tmp_path / "co",
-                                           "state_dir": tmp_path / "st"}}).write()
+                         repos={"o/demo": {"clone_url": "https://github.com/o/demo.git",
+                                           "checkout_dir": tmp_path / "co", "state_dir": tmp_path / "st"}}).write()
     if worker:
         path.write_text(path.read_text() + f"\n[worker]\n{worker}\n")
     return path
@@ -114,3 +114,39 @@ def test_run_files_travel_through_redis_changed_ones_only_and_unsafe_paths_refus
         conn.close()
     finally:
         server.stop()
+
+
+def test_the_deployables_render_a_host_workers_config_and_check_its_heartbeat(tmp_path: Path) -> None:
+    """docker/render-config.py with the worker's settings gives a config the worker loads; the container's
+    health check of a worker reads its heartbeat file."""
+    import os
+    import subprocess
+    import sys
+
+    from testing.ci_service import RUNNER
+
+    env_file = tmp_path / "provision.env"
+    env_file.write_text("WARMCI_PORT=8080\nWARMCI_TARGET_REPO=o/demo\nWARMCI_TARGET_CLONE_URL=https://github.com/o/demo"
+                        ".git\nWARMCI_PIPELINE=\nWARMCI_PUBLIC_URL=http://10.0.0.1:8080\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WARMCI_")}
+    one_host = subprocess.run([sys.executable, str(RUNNER / "docker" / "render-config.py"), str(env_file)],
+                              capture_output=True, text=True, env=base, check=True).stdout
+    assert "engine" not in one_host and "name =" not in one_host  # nothing changes for one host
+    out = subprocess.run([sys.executable, str(RUNNER / "docker" / "render-config.py"), str(env_file)],
+                         capture_output=True, text=True, env={**base, "WARMCI_ENGINE": "redis",
+                                                              "WARMCI_HOST_NAME": "ci-2"}, check=True).stdout
+    path = tmp_path / "config.toml"
+    path.write_text(out.replace("/var/lib/warmci", str(tmp_path)).replace("/srv/warmci", str(tmp_path / "co")))
+    c = config.load(path, {"WARMCI_REDIS_URL": "redis://127.0.0.1:1/0"}, need_secrets=False)
+    assert (c.engine, c.host_name, c.state_dir) == ("redis", "ci-2", tmp_path / "service")
+
+    def health(age: float) -> subprocess.CompletedProcess[str]:
+        beat = c.state_dir / "worker.heartbeat"
+        beat.parent.mkdir(parents=True, exist_ok=True)
+        beat.touch()
+        os.utime(beat, (beat.stat().st_mtime - age, beat.stat().st_mtime - age))
+        return subprocess.run([sys.executable, str(RUNNER / "docker" / "healthcheck.py")], capture_output=True,
+                              text=True, env={**base, "WARMCI_ROLE": "worker", "WARMCI_RUNNER_CONFIG": str(path)})
+    assert health(0).returncode == 0
+    stale = health(300)
+    assert stale.returncode == 1 and "last heartbeat was 300 s ago" in stale.stdout, stale.stdout

@@ -25,6 +25,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -56,6 +57,12 @@ class HostWorker(Worker):
     """RQ's forking worker with warmci's lease, and a warm shutdown that cancels the running doit."""
 
     lease: float = 30.0
+    heartbeat_file: Path | None = None  # touched with every heartbeat: the container's health check reads it
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if self.heartbeat_file is not None:
+            self.heartbeat_file.touch()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed minute to the heartbeat interval; a host's lease is the service's to choose.
@@ -169,6 +176,8 @@ def work(config: Config) -> int:
     worker = HostWorker([engine.queue(conn, config.host_name)], connection=conn, name=config.host_name,
                         serializer=JSONSerializer, job_monitoring_interval=every, worker_ttl=every + 15)
     worker.lease = config.lease
+    worker.heartbeat_file = config.state_dir / "worker.heartbeat"
+    config.state_dir.mkdir(parents=True, exist_ok=True)
     log.info("host worker %s: queue %s, lease %.0f s (heartbeat every %d s); %s; %d repositories",
              config.host_name, engine.QUEUE_PREFIX + config.host_name, config.lease, every, note, len(config.repos))
     worker.work(logging_level=config.log_level.upper(), with_scheduler=False)
