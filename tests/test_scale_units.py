@@ -1,6 +1,7 @@
 """The Redis engine's pure parts: warm affinity, the configuration, the run files' paths."""
 from __future__ import annotations
 
+import re
 import zlib
 from pathlib import Path
 
@@ -149,4 +150,4 @@ def test_the_deployables_render_a_host_workers_config_and_check_its_heartbeat(tm
                               text=True, env={**base, "WARMCI_ROLE": "worker", "WARMCI_RUNNER_CONFIG": str(path)})
     assert health(0).returncode == 0
     stale = health(300)
-    assert stale.returncode == 1 and "last heartbeat was 300 s ago" in stale.stdout, stale.stdout
+    assert stale.returncode == 1 and re.search(r"last heartbeat was 30\d s ago", stale.stdout), stale.stdout
