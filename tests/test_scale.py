@@ -328,3 +328,16 @@ def test_no_secret_reaches_a_log_a_page_or_a_run_file(world: World) -> None:
         if path.is_file() and path.suffix in (".json", ".log", ".txt"):
             texts.append(path.read_text(errors="replace"))
     assert len(texts) > 10 and not [t[:200] for t in texts if SECRET in t]
+
+
+def test_a_second_worker_on_a_machine_without_namespaces_refuses_to_start_and_says_why(world: World,
+                                                                                      tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()  # no util-linux on this PATH: no network namespaces for jobs with ports
+    third = HostProc("h3", tmp_path / "h3", world.redis.url, world.bare, LEASE, env={"PATH": str(empty)}).start()
+    assert third.proc is not None
+    assert third.proc.wait(timeout=120) == 1
+    log = third.log_text()
+    assert "another worker (h1, h2) runs on this machine" in log or "another worker (h2, h1)" in log, log
+    assert "cannot get a network namespace of their own here (`unshare` is not installed" in log, log
+    assert "h3" not in world.service.get("/health")["hosts"]

@@ -151,3 +151,21 @@ def test_the_deployables_render_a_host_workers_config_and_check_its_heartbeat(tm
     assert health(0).returncode == 0
     stale = health(300)
     assert stale.returncode == 1 and re.search(r"last heartbeat was 30\d s ago", stale.stdout), stale.stdout
+
+
+def test_the_service_refuses_two_workers_where_jobs_cannot_get_namespaces(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from ci_runner.errors import RunnerError
+    from ci_runner.serve import check_concurrency
+    from warmci.execute import netns
+
+    c = config.load(write(tmp_path, {"workers": 2}), ENV)
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    netns.unavailable.cache_clear()
+    try:
+        with pytest.raises(RunnerError, match="service.workers = 2, but jobs with ports cannot get a network"):
+            check_concurrency(c)
+        check_concurrency(config.load(write(tmp_path, {"workers": 1}), ENV))  # one at a time is always safe
+    finally:
+        netns.unavailable.cache_clear()
