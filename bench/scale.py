@@ -10,9 +10,12 @@ checkout and state dir) on the small target, whose `serve` job holds a
 fixed port (two hosts on one machine run it at once, in network namespaces)
 and sleeps SERVE_SECONDS. Each configuration starts cold (new dirs, a new
 bucket prefix). Each round pushes three commits at once through the signed
-webhook, one on each of `main`, `feat-a` and `feat-b` (each branch builds on
-main's previous commit and changes its own file), and waits until all three
-statuses are final, so both configurations build exactly the same runs.
+webhook, one on each of `main`, `feat-a` and `feat-b`, and waits until all
+three statuses are final, so both configurations build exactly the same
+runs. main changes the sources and the served files; feat-a only the served
+files and feat-b only the sources, each on main's previous commit, so half
+of each branch's jobs have keys main's previous run had: restored from the
+host's own store when that run was there, from the bucket when it was not.
 
 Reported per configuration: wall time from the first push to the last final
 status, job-seconds (results.json `job_seconds`, summed), jobs restored from
@@ -67,11 +70,12 @@ def one_config(workers: int, rounds: int, serve_seconds: float, work: Path, redi
             main = commit(work_tree, "HEAD", {})
             t0 = time.time()
             for r in range(rounds):
+                # main changes both areas; feat-a only the served files and feat-b only the sources, each on
+                # main's previous commit: the other area's jobs have the keys main's previous run had.
                 shas = {"main": commit(work_tree, main, {"src/m.txt": f"main {r}\n", "web/a.txt": f"main {r}\n"},
-                                       f"main {r}")}
-                for b in BRANCHES[1:]:
-                    shas[b] = commit(work_tree, main, {f"src/{b}.txt": f"{b} {r}\n", "web/a.txt": f"{b} {r}\n"},
-                                     f"{b} {r}")
+                                       f"main {r}"),
+                        "feat-a": commit(work_tree, main, {"web/a.txt": f"feat-a {r}\n"}, f"feat-a {r}"),
+                        "feat-b": commit(work_tree, main, {"src/feat-b.txt": f"feat-b {r}\n"}, f"feat-b {r}")}
                 ids = {}
                 for b, sha in shas.items():
                     push(work_tree, bare, sha, b)
@@ -133,8 +137,9 @@ def markdown(d: dict[str, Any]) -> str:
              f"{m.get('loadavg_at_end')}",
              f"- runner {m['runner']['commit']} (+{m['runner']['dirty_paths']} uncommitted paths); python "
              f"{m['python']}, doit {m['doit']}",
-             f"- {d['rounds']} rounds of 3 pushes at once (main, feat-a, feat-b; each branch on main's previous "
-             f"commit), waiting for the 3 final statuses between rounds; the small target "
+             f"- {d['rounds']} rounds of 3 pushes at once (main changes sources and served files; feat-a the served "
+             "files, feat-b the sources, each on main's previous commit), waiting for the 3 final statuses between "
+             f"rounds; the small target "
              f"(testing/scale_world.py), `serve` sleeping {d['serve_seconds']} s; both host workers on this one "
              "machine (network namespaces for the fixed port), each configuration cold", "",
              "| | 1 worker | 2 workers | 2 / 1 |", "|---|---|---|---|"]
