@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import requests
 
 from bench.targets import free_port
-from testing import github_payloads
+from testing import github_payloads, procs
 
 RUNNER = Path(__file__).resolve().parent.parent
 CI_RUNNER = RUNNER / "ci-runner"
@@ -131,15 +130,10 @@ class Service:
         return self.wait_run(run_id, lambda r: r["finished_at"] is not None, timeout, "it to finish")
 
     def stop(self, timeout: float = 120) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the service did not stop within {timeout} s of SIGTERM") from None
+        code = procs.stop(self.proc, timeout)
+        if code is None:
+            raise AssertionError(f"the service did not stop within {timeout} s of SIGTERM")
+        return code
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis
 
 from bench.targets import free_port
+from testing import procs
 
 
 class RedisMissing(RuntimeError):
@@ -77,10 +78,4 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procs.stop(self.proc)

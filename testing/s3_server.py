@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from bench.targets import free_port
+from testing import procs
 
 KEY_ID = "warmci-test-key-id"
 SECRET = "warmci-test-secret-0123456789"  # never printed: the tests look for it in logs and pages
@@ -67,10 +68,4 @@ class S3Server:
         return out
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procs.stop(self.proc)

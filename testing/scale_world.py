@@ -23,6 +23,7 @@ import psutil
 
 from bench.targets import commit_all, free_port, git
 from ci_runner import engine
+from testing import procs
 from testing.ci_service import CI_RUNNER, RUNNER, ServiceConfig, toml_value
 
 REPO = "o/small"
@@ -171,11 +172,16 @@ class HostProc:
         return [p.pid for p in tree]
 
     def stop(self, timeout: float = 120) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill_tree()
-            raise AssertionError(f"host worker {self.name} did not stop within {timeout} s") from None
+        if self.proc is not None and self.proc.poll() is None:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        else:
+            children = []
+        code = procs.stop(self.proc, timeout)
+        if code is None:
+            for p in children:  # what the killed worker left: its work horse, doit, the jobs
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            raise AssertionError(f"host worker {self.name} did not stop within {timeout} s")
+        return code

@@ -148,13 +148,7 @@ class S3Store:
         data = self._get(name)
         if data is None:
             return None
-        try:
-            entry = Entry.from_json(data)
-        except StoreError as exc:
-            raise StoreError(f"{self}: entry {key}: {exc}") from None
-        if entry.key != key:
-            raise StoreError(f"{self}: entry {name} is for key {entry.key}, not {key}")
-        return entry
+        return api.entry_for(key, data, f"{self}: entry {name}")
 
     def has(self, key: str) -> bool:
         return self._exists(api.entry_name(api.check_hex(key, "key"))) is not None
