@@ -61,6 +61,7 @@ class RepoConfig:
     approval_label: str
     doit_args: tuple[str, ...]
     clean_ignored: bool
+    fork_sandbox: bool = True  # a fork's runs get their own checkout and state dir (`*.fork`)
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def _repos(t: _Table, base: Path) -> dict[str, RepoConfig]:
             approval_label=label,
             doit_args=r.strings("doit_args"),
             clean_ignored=r.get("clean_ignored", bool, False),
+            fork_sandbox=r.get("fork_sandbox", bool, True),
         )
         r.done()
     if not repos:

@@ -106,12 +106,17 @@ def sandboxed(path: Path) -> Path:
     return path.with_name(path.name + ".fork")
 
 
-def repo_for(run: Run, repo: RepoConfig) -> RepoConfig:
-    """Where a run works: a fork's run gets a checkout and a state dir of its own (`*.fork`), so nothing it
-    leaves there (doit's records, venvs, node_modules, the local result store) is trusted by other runs."""
-    if trust_of(run, repo) != "fork":
+def workplace(repo: RepoConfig, trust: str) -> RepoConfig:
+    """Where a run works: a fork's run gets a checkout and a state dir of its own (`*.fork`; unless the
+    repository's `fork_sandbox` is false), so nothing it leaves there (doit's records, venvs, node_modules,
+    the local result store) is trusted by other runs."""
+    if trust != "fork" or not repo.fork_sandbox:
         return repo
     return replace(repo, checkout_dir=sandboxed(repo.checkout_dir), state_dir=sandboxed(repo.state_dir))
+
+
+def repo_for(run: Run, repo: RepoConfig) -> RepoConfig:
+    return workplace(repo, trust_of(run, repo))
 
 
 def start(cmd: list[str], env: Mapping[str, str], cwd: Path, log_file: Path) -> subprocess.Popen[bytes]:

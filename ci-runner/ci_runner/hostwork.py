@@ -24,7 +24,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -88,9 +88,7 @@ def perform(spec: dict[str, Any]) -> dict[str, Any]:
     repo = config.repo(s.repo)
     if repo is None:
         raise RunnerError(f"repository {s.repo} is not in this host's config {config.path}")
-    if s.trust == "fork":  # a checkout and a state dir of its own (doitrun.repo_for)
-        repo = replace(repo, checkout_dir=doitrun.sandboxed(repo.checkout_dir),
-                       state_dir=doitrun.sandboxed(repo.state_dir))
+    repo = doitrun.workplace(repo, s.trust)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         host.stopping = True
