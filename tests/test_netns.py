@@ -125,3 +125,24 @@ def test_namespaces_required_where_none_can_be_made_is_a_clear_error(tmp_path: P
             netns.choice({"WARMCI_NETNS": "yes"})
     finally:
         netns.unavailable.cache_clear()
+
+
+def test_the_listener_check_and_the_probe_look_inside_the_namespace(tmp_path: Path) -> None:
+    from warmci.execute import ports, proc, servers
+
+    port = free_port()
+    marker = str(tmp_path / "ready")
+    holder = proc.Child(netns.holder_argv(marker), cwd=str(tmp_path), env=dict(os.environ), log=None, label="t")
+    server = None
+    try:
+        ns = netns.wait_ready(holder.pid, marker, holder.poll)
+        server = proc.Child(ns.wrap([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"]), cwd=str(tmp_path),
+                            env=dict(os.environ), log=None, label="t")
+        wait_for(lambda: ns.call(servers.probe, f"http://127.0.0.1:{port}/"), 30, "the server inside to answer")
+        inside = ports.listeners_inside(ns, [port])
+        assert [(x.port, x.pid) for x in inside] == [(port, server.pid)] and "http.server" in inside[0].cmdline
+        assert ports.listeners([port]) == [] and not servers.probe(f"http://127.0.0.1:{port}/")  # not on the host
+    finally:
+        if server is not None:
+            server.end()
+        holder.end()
