@@ -104,10 +104,10 @@ class Dispatcher(threading.Thread):
         if run.cancel_reason and run.engine_job not in self.cancel_sent:
             self.conn.set(engine.cancel_key(run.engine_job), run.cancel_reason, ex=engine.KEY_TTL)
             self.cancel_sent.add(run.engine_job)
-            if status == JobStatus.QUEUED and self._take_back(job):
+            if status == JobStatus.QUEUED and self._take_back(job, run.host):
                 self.settle(run, lambda c: finish(c, self.book, run, "cancelled", run.cancel_reason or ""))
                 return
-        if status == JobStatus.QUEUED and run.host not in hosts and self._take_back(job):
+        if status == JobStatus.QUEUED and run.host not in hosts and self._take_back(job, run.host):
             self.settle(run, lambda c: requeue(c, self.book, run, f"Queued again: host {run.host} went away "
                                                                   "before it started the run", counts=False))
             return
@@ -131,13 +131,16 @@ class Dispatcher(threading.Thread):
             self.settle(run, lambda c: requeue(c, self.book, run, f"Queued again: its job on {run.host} was "
                                                                   f"{status.value}", counts=False))
 
-    def _take_back(self, job: Any) -> bool:
-        """Cancel a job that no host has started; False when a host took it meanwhile."""
+    def _take_back(self, job: Any, host: str | None) -> bool:
+        """Take a job back that no host has started; False when a host took it meanwhile. Removing it from
+        its queue is atomic against a worker's dequeue: after that, no host can start it."""
+        if not host or engine.queue(self.conn, host).remove(job.id) != 1:
+            return False
         try:
             job.cancel()
         except InvalidJobOperation:
-            return False
-        return bool(job.get_status(refresh=True) == JobStatus.CANCELED)
+            pass
+        return True
 
     def _doit_started(self, run: Run, meta: dict[str, Any]) -> None:
         started = meta.get("doit_started_at")

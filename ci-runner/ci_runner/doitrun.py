@@ -178,5 +178,17 @@ def outcome(exit_code: int | None, results: dict[str, Any] | None, log_file: Pat
     return Outcome(state, f"{word}: {names} ({len(bad)} of {len(jobs)} jobs){took}", results)
 
 
+def namespaces_unavailable() -> str | None:
+    """Why doit could not give a job with ports a network namespace here (warmci.execute.netns says, in the
+    runner's interpreter: the service does not import warmci), or None when it can."""
+    code = (f"import sys; sys.path.insert(0, {str(RUNNER_ROOT)!r}); "
+            "from warmci.execute.netns import unavailable; print(unavailable() or '')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        return f"the check failed: {out.stderr.strip()[-300:]}"
+    return out.stdout.strip() or None
+
+
 def results_path(state_dir: Path, run_id: str) -> Path:
     return state_dir / "runs" / run_id / "results.json"

@@ -37,7 +37,6 @@ from rq.serializers import JSONSerializer
 from ci_runner import doitrun, engine, hostrun, runfiles
 from ci_runner.config import Config, redis_url
 from ci_runner.errors import RunnerError
-from warmci.execute import netns
 
 log = logging.getLogger("ci_runner.hostwork")
 SHIP_EVERY = 1.0  # seconds between two shipments of a running run's files
@@ -128,7 +127,7 @@ def check_concurrency(conn: redis.Redis, config: Config) -> str:
     machine = socket.gethostname()
     others = [h for h in engine.hosts(conn, config.lease).values()
               if h.machine == machine and h.name != config.host_name]
-    why_not = netns.unavailable()
+    why_not = doitrun.namespaces_unavailable()
     if others and why_not:
         raise RunnerError(f"another worker ({', '.join(h.name for h in others)}) runs on this machine, and jobs "
                           f"with ports cannot get a network namespace of their own here ({why_not}): two runs "

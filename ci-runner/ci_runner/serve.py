@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
-from ci_runner import redact
+from ci_runner import doitrun, redact
 from ci_runner.app import create_app
 from ci_runner.config import Config
 from ci_runner.errors import RunnerError
@@ -32,7 +32,6 @@ from ci_runner.poster import Poster
 from ci_runner.recovery import recover
 from ci_runner.runsdb import RunsDB
 from ci_runner.worker import Worker
-from warmci.execute import netns
 
 log = logging.getLogger("ci_runner")
 
@@ -80,7 +79,7 @@ def lock_state_dir(config: Config) -> int:
 def check_concurrency(config: Config) -> None:
     """Two runs at once on this machine need network namespaces for jobs with ports (warmci.execute.netns)."""
     if config.workers > 1:
-        why = netns.unavailable()
+        why = doitrun.namespaces_unavailable()
         if why:
             raise RunnerError(f"{config.path}: service.workers = {config.workers}, but jobs with ports cannot get "
                               f"a network namespace of their own here ({why}): two runs would fight over the "
