@@ -16,6 +16,8 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent / "config.example.toml"
 VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# Settings a one-host deployment never sets: unset means empty (the line is left out).
+OPTIONAL = ("WARMCI_ENGINE", "WARMCI_HOST_NAME")
 
 
 def read_env_file(path: str) -> dict[str, str]:
@@ -48,7 +50,7 @@ def render(template: str, values: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    values: dict[str, str] = {}
+    values: dict[str, str] = dict.fromkeys(OPTIONAL, "")
     for path in argv:
         values.update(read_env_file(path))
     values.update({k: v for k, v in os.environ.items() if k.startswith("WARMCI_")})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from bench.targets import free_port
-from testing import github_payloads
+from testing import github_payloads, procs
 
 RUNNER = Path(__file__).resolve().parent.parent
 CI_RUNNER = RUNNER / "ci-runner"
@@ -74,8 +74,10 @@ def cli(config: Path, *args: str, environ: dict[str, str] | None = None, timeout
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, github_api: str, log: Path) -> None:
+    def __init__(self, config: ServiceConfig, github_api: str, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.config, self.github_api, self.log = config, github_api, log
+        self.extra_env = extra_env or {}
         self.url = f"http://127.0.0.1:{config.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = requests.Session()
@@ -84,7 +86,8 @@ class Service:
         self.config.write()
         with open(self.log, "ab") as out:
             cmd = [sys.executable, "-m", "ci_runner", "serve", "--config", str(self.config.path)]
-            self.proc = subprocess.Popen(cmd, env=env(self.github_api), stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, env=env(self.github_api, **self.extra_env), stdout=out,
+                                         stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -130,17 +133,23 @@ class Service:
         return self.wait_run(run_id, lambda r: r["finished_at"] is not None, timeout, "it to finish")
 
     def stop(self, timeout: float = 120) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the service did not stop within {timeout} s of SIGTERM") from None
+        code = procs.stop(self.proc, timeout)
+        if code is None:
+            raise AssertionError(f"the service did not stop within {timeout} s of SIGTERM")
+        return code
 
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
+
+
+def schema_1() -> str:
+    """The queue's first schema (a queue of the first release): today's without the columns added since
+    (`runsdb._ADDED`) and the indexes on them."""
+    from ci_runner import runsdb
+
+    schema = runsdb._SCHEMA
+    for name, decl in runsdb._ADDED["runs"].items():
+        schema = re.sub(rf",\s*{name} {re.escape(decl)}", "", schema)
+    return re.sub(r"CREATE INDEX IF NOT EXISTS runs_by_(branch|host) [^;]*;", "", schema)

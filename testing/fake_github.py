@@ -126,6 +126,10 @@ class FakeGitHub:
                                          f"got {[(r.method, r.path, r.answered) for r in self.requests]}")
                 self._lock.wait(min(left, 0.5))
 
+    def final_statuses(self, sha: str, context: str) -> list[dict[str, Any]]:
+        """Every non-pending status for `sha` in `context` (a run posts one)."""
+        return [s for s in self.statuses(sha, context) if s["state"] != "pending"]
+
     def final_status(self, sha: str, context: str, timeout: float = 300.0) -> dict[str, Any]:
         """The first non-pending status for `sha` in `context` that ends its run (not the early `Failing: ...`
         posted at the run's first failure)."""

@@ -72,7 +72,9 @@ def ci_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     gh = FakeGitHub()
     cfg = ServiceConfig(base / "ci.toml", base / "svc", service={"cancel_grace": 20, "job_statuses": True},
                         repos={REPO: {"clone_url": str(remote.bare), "checkout_dir": base / "checkout",
-                                      "state_dir": base / "state", "approval_label": "ok-to-test"}})
+                                      "state_dir": base / "state", "approval_label": "ok-to-test",
+                                      # The approval flow on the warm demo; the sandbox: tests/test_scale.py.
+                                      "fork_sandbox": False}})
     service = Service(cfg, gh.url, base / "service.log").start()
     try:
         yield World(base, remote, remote.head(), gh, service, cfg)

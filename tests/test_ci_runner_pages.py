@@ -26,7 +26,7 @@ from ci_runner.errors import ConfigError
 from ci_runner.intake import Intake
 from ci_runner.runsdb import RunsDB
 from testing import made_runs
-from testing.ci_service import ADMIN_TOKEN, SECRET, TOKEN, ServiceConfig
+from testing.ci_service import ADMIN_TOKEN, SECRET, TOKEN, ServiceConfig, schema_1
 
 REPO = "o/pages"
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -434,8 +434,7 @@ def test_the_admin_token_never_reaches_doit(tmp_path: Path) -> None:
 def test_a_schema_1_queue_gains_the_job_counts_and_filters_columns(tmp_path: Path) -> None:
     path = tmp_path / "queue.sqlite3"
     c = sqlite3.connect(path)
-    schema_1 = runsdb._SCHEMA.replace(",\n    filters TEXT NOT NULL DEFAULT '[]',\n    job_counts TEXT", "")
-    c.executescript(schema_1.replace("CREATE INDEX IF NOT EXISTS runs_by_branch ON runs (branch, id);", ""))
+    c.executescript(schema_1())
     c.execute("PRAGMA user_version=1")
     c.execute("INSERT INTO runs (repo, sha, branch, ref, lane, trigger, state, queued_at) "
               "VALUES ('o/r', 'abc', 'main', 'refs/heads/main', 'l', 'push', 'passed', 1)")

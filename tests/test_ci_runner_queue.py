@@ -15,7 +15,7 @@ from ci_runner.intake import Intake
 from ci_runner.runsdb import RunsDB
 from ci_runner.statuses import StatusBook
 from testing import github_payloads as gp
-from testing.ci_service import SECRET, TOKEN, ServiceConfig
+from testing.ci_service import SECRET, TOKEN, ServiceConfig, schema_1
 
 A, B, C, D = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
 
@@ -201,9 +201,11 @@ def test_a_cancellation_reason_wins_over_doits_own_words(tmp_path: Path) -> None
 
 
 def test_doit_never_sees_the_services_secrets() -> None:
+    spec = doitrun.Spec(1, "ci-1-1", "o/demo", A, "main", "refs/heads/main", "protected")
     env = doitrun.environment({"WARMCI_WEBHOOK_SECRET": "s", "WARMCI_GITHUB_TOKEN": "t", "PATH": "/bin",
-                               "WARMCI_STATE": "/elsewhere"}, "ci-1-1", A, "main")
-    assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main"}
+                               "WARMCI_REDIS_URL": "redis://:pw@h/0", "WARMCI_STATE": "/elsewhere"}, spec)
+    assert env == {"PATH": "/bin", "WARMCI_RUN_ID": "ci-1-1", "WARMCI_SHA": A, "WARMCI_BRANCH": "main",
+                   "WARMCI_STORE_TRUST": "protected"}
 
 
 def test_filters_from_the_cli_reach_doit_and_a_filtered_run_reports_beside_the_commits_context(
@@ -248,7 +250,7 @@ def test_a_queue_of_the_first_schema_gets_the_filters_column(tmp_path: Path) -> 
     import sqlite3
 
     db = tmp_path / "q.sqlite3"
-    old = runsdb._SCHEMA.replace(",\n    filters TEXT NOT NULL DEFAULT '[]',\n    job_counts TEXT", "")
+    old = schema_1()
     with sqlite3.connect(db) as c:
         c.executescript(old)
         c.execute("INSERT INTO runs (repo, sha, branch, ref, lane, trigger, state, queued_at) VALUES "
@@ -258,3 +260,27 @@ def test_a_queue_of_the_first_schema_gets_the_filters_column(tmp_path: Path) -> 
     with q.read() as c:
         (run,) = runsdb.runs(c)
         assert run.doit_filters == [] and c.execute("PRAGMA user_version").fetchone()[0] == runsdb.SCHEMA_VERSION
+
+
+KEYS = {"WARMCI_S3_BUCKET": "b", "WARMCI_S3_ACCESS_KEY_ID": "rw", "WARMCI_S3_SECRET_ACCESS_KEY": "rw-s",
+        "WARMCI_S3_BRANCH_ACCESS_KEY_ID": "br", "WARMCI_S3_BRANCH_SECRET_ACCESS_KEY": "br-s",
+        "WARMCI_S3_READ_ACCESS_KEY_ID": "ro", "WARMCI_S3_READ_SECRET_ACCESS_KEY": "ro-s"}
+
+
+@pytest.mark.parametrize(("trust", "base", "key"), [
+    ("protected", KEYS, ("rw", "rw-s")),
+    ("branch", KEYS, ("br", "br-s")),
+    ("fork", KEYS, ("ro", "ro-s")),
+    ("branch", {k: v for k, v in KEYS.items() if "BRANCH" not in k}, ("rw", "rw-s")),
+    ("fork", {k: v for k, v in KEYS.items() if "READ" not in k}, None),
+])
+def test_each_kind_of_run_gets_its_own_key_to_the_shared_cache_and_a_fork_never_a_writing_one(
+        trust: str, base: dict[str, str], key: tuple[str, str] | None) -> None:
+    env = doitrun.environment(base, doitrun.Spec(1, "ci-1-1", "o/demo", A, "x", "refs/heads/x", trust))
+    s3 = {k: v for k, v in env.items() if k.startswith("WARMCI_S3_")}
+    if key is None:  # a fork without a read-only key does without the bucket
+        assert s3 == {}
+    else:
+        assert s3 == {"WARMCI_S3_BUCKET": "b", "WARMCI_S3_ACCESS_KEY_ID": key[0],
+                      "WARMCI_S3_SECRET_ACCESS_KEY": key[1]}
+    assert env["WARMCI_STORE_TRUST"] == trust

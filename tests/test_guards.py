@@ -35,3 +35,18 @@ def test_the_engine_never_imports_tasks_nor_names_a_job_kind() -> None:
             if isinstance(node, ast.Constant) and node.value in set(registry.KINDS) - {"wheel"}:
                 offenders.append(f"{path.relative_to(RUNNER)}:{node.lineno} names the kind {node.value!r}")
     assert offenders == []
+
+
+def test_the_service_never_imports_the_runners_code() -> None:
+    """ci_runner runs from ci-runner/ (the container's entrypoint puts only that on sys.path): it asks doit,
+    and runs warmci's code in a subprocess, but imports neither warmci nor tasks."""
+    import ast
+
+    offenders = []
+    for path in sorted((RUNNER / "ci-runner" / "ci_runner").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(RUNNER)}:{node.lineno} imports {n}" for n in names
+                          if n.split(".")[0] in ("warmci", "tasks", "testing", "bench")]
+    assert offenders == []

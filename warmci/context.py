@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from warmci.errors import WarmciError
 from warmci.filters import Filters
 from warmci.filters import parse as parse_filters
+from warmci.store import s3, shared
+from warmci.store.api import StoreError
 
 RUNNER_ROOT = Path(__file__).resolve().parent.parent
 DEMO = RUNNER_ROOT / "examples" / "demo"
@@ -32,6 +35,8 @@ class Context:
     store_max: int = 0  # its size limit in bytes (least recently used entries go first)
     sha: str | None = None  # the target's commit and branch (warmci.run.gitinfo), recorded with kept results
     branch: str | None = None
+    trust: str = "protected"  # whose results this run may restore, and where it records (warmci.store.shared)
+    remote: s3.Remote | None = None  # the shared store in an S3-compatible bucket (WARMCI_S3_BUCKET), if any
 
     # Layout of the state directory, in one place.
     @property
@@ -167,8 +172,18 @@ def resolve(get_var: Callable[[str, str | None], str | None] | None = None,
     if store and _is_inside(Path(store), target):
         raise WarmciError(f"result store {store} (WARMCI_STORE) is inside the target {target}; "
                           "`git clean -fdx` would erase it: choose a directory outside the target")
+    try:
+        remote = s3.remote_from(env) if store else None
+    except StoreError as exc:
+        raise WarmciError(str(exc)) from None
     return Context(str(target), str(pipeline.resolve()), str(state), run_id, filters=filters, store=store,
-                   store_max=store_max)
+                   store_max=store_max, trust=shared.trust_from(env), remote=remote)
+
+
+def host_name(environ: Mapping[str, str] | None = None) -> str:
+    """This host's name in kept results and restores: WARMCI_HOST (a host worker's name), else the machine's."""
+    env = os.environ if environ is None else environ
+    return env.get("WARMCI_HOST") or socket.gethostname()
 
 
 DEFAULT_STORE_MAX = 5 * 2**30

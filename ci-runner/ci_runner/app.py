@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,7 +39,9 @@ def _header_ok(value: str | None) -> bool:
     return bool(value) and len(value or "") <= 200 and (value or "").isprintable()
 
 
-def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[Starlette] | None = None,
+               hosts: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+    """`hosts` says which host workers are alive (the Redis engine); /health shows it."""
     secret = config.secrets.webhook_secret
 
     async def read_body(request: Request) -> bytes | None:
@@ -97,6 +100,7 @@ def create_app(config: Config, db: RunsDB, intake: Intake, lifespan: Lifespan[St
             "statuses_unsent": unsent,
             "disk_free_bytes": _free(config.state_dir),
             "repos": {r.name: {"disk_free_bytes": _free(r.state_dir)} for r in config.repos.values()},
+            **({"engine": "redis", "hosts": hosts()} if hosts else {"engine": "local"}),
         })
 
     pages = Pages(config, db)

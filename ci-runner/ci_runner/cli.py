@@ -1,6 +1,7 @@
 """`python -m ci_runner COMMAND`: the service and its operator commands.
 
     serve    --config FILE                     run the service (webhook, worker, statuses)
+    worker   --config FILE                     run a host worker of the Redis engine (docs/scale.md)
     queue    --config FILE [--all] [--json]    the queue: running, queued (with position), waiting
     enqueue  --config FILE REPO SHA [--branch B] [FILTERS]   run a commit by hand
     cancel   --config FILE RUN                 cancel a queued or running run
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     cmd("serve", "run the service: webhook receiver, worker(s) and status poster")
+    cmd("worker", "run a host worker of the Redis engine (service.engine = \"redis\", WARMCI_REDIS_URL)")
     q = cmd("queue", "list running, queued (with position) and waiting runs")
     q.add_argument("--all", action="store_true", help="also the last 50 finished runs")
     q.add_argument("--json", action="store_true", help="machine-readable")
@@ -106,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ci_runner.serve import serve
 
             return serve(config)
+        if args.command == "worker":
+            from ci_runner.hostwork import work
+            from ci_runner.serve import setup_logging
+
+            setup_logging(config)
+            return work(config)
         intake = Intake(RunsDB(config.db_file), config)
         if args.command == "queue":
             return show_queue(intake.db, args.all, args.json)

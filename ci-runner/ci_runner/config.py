@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,9 +26,11 @@ API_VAR = "WARMCI_GITHUB_API"
 CONFIG_VAR = "WARMCI_RUNNER_CONFIG"
 ADMIN_VAR = "WARMCI_ADMIN_TOKEN"
 MIN_ADMIN_TOKEN = 16
+REDIS_VAR = "WARMCI_REDIS_URL"  # the Redis engine (service.engine = "redis"); may carry a password
+ENGINES = ("local", "redis")
 DEFAULT_API = "https://api.github.com"
 # Never handed to doit or git: the jobs run the target's (possibly a fork's) code.
-SECRET_VARS = (SECRET_VAR, TOKEN_VAR, ADMIN_VAR)
+SECRET_VARS = (SECRET_VAR, TOKEN_VAR, ADMIN_VAR, REDIS_VAR)
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 T = TypeVar("T")
@@ -39,10 +42,14 @@ class Secrets:
     github_token: str
     github_api: str
     admin_token: str = ""  # rerun and cancel from the run pages; empty: they are off
+    redis_url: str = ""
+    store_keys: tuple[str, ...] = ()  # the shared result cache's secret keys (WARMCI_S3_*SECRET_ACCESS_KEY)
 
     def values(self) -> tuple[str, ...]:
-        """What must never appear in a log, a page or an error."""
-        return tuple(v for v in (self.webhook_secret, self.github_token, self.admin_token) if v)
+        """What must never appear in a log, a page or an error (a Redis URL's password included)."""
+        password = urlsplit(self.redis_url).password if self.redis_url else None
+        return tuple(v for v in (self.webhook_secret, self.github_token, self.admin_token, self.redis_url, password,
+                                 *self.store_keys) if v)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class RepoConfig:
     approval_label: str
     doit_args: tuple[str, ...]
     clean_ignored: bool
+    fork_sandbox: bool = True  # a fork's runs get their own checkout and state dir (`*.fork`)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class Config:
     keep_days: float
     repos: dict[str, RepoConfig]
     secrets: Secrets
+    engine: str = "local"  # "redis": runs go to host workers through Redis (docs/scale.md)
+    lease: float = 30.0  # a host silent this long has lost its run: it is queued again elsewhere
+    host_name: str = ""  # this host's name as a worker of the Redis engine ([worker] name)
 
     @property
     def db_file(self) -> Path:
@@ -175,9 +186,14 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
         keep_days=_number(svc, "keep_days", 90.0),
         repos=_repos(top.table("repos"), base),
         secrets=_secrets(env, need_secrets),
+        engine=_choice(svc, "engine", "local", ENGINES),
+        lease=_number(svc, "lease", 30.0),
+        host_name=_host_name(top.table("worker")),
     )
     svc.done()
     top.done()
+    if config.engine == "redis" and (need_secrets or env.get(REDIS_VAR)):
+        config = replace(config, secrets=replace(config.secrets, redis_url=redis_url(env)))
     _check_layout(config)
     return config
 
@@ -277,6 +293,7 @@ def _repos(t: _Table, base: Path) -> dict[str, RepoConfig]:
             approval_label=label,
             doit_args=r.strings("doit_args"),
             clean_ignored=r.get("clean_ignored", bool, False),
+            fork_sandbox=r.get("fork_sandbox", bool, True),
         )
         r.done()
     if not repos:
@@ -307,6 +324,26 @@ def _check_layout(config: Config) -> None:
                                                           f"{repo.name}; `git clean` there would erase the queue")
 
 
+def _host_name(t: _Table) -> str:
+    """A worker's name: its queue and its place in the affinity record (default: the machine's name)."""
+    value = t.get("name", str, socket.gethostname())
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", value):
+        raise t.fail("name", f"expected a host name of letters, digits, '.', '_' or '-', got {value!r}")
+    t.done()
+    return value
+
+
+def redis_url(env: Mapping[str, str]) -> str:
+    """The Redis engine's URL (the service and every host worker need it; the operator CLI does not)."""
+    url = env.get(REDIS_VAR, "").strip()
+    if not url:
+        raise ConfigError("environment", REDIS_VAR, 'is not set: service.engine = "redis" needs the Redis URL, '
+                                                    "e.g. redis://:PASSWORD@10.0.0.2:6379/0")
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("environment", REDIS_VAR, "expected a redis://, rediss:// or unix:// URL")
+    return url
+
+
 def _secrets(env: Mapping[str, str], need: bool) -> Secrets:
     secret = env.get(SECRET_VAR, "")
     token = env.get(TOKEN_VAR, "")
@@ -328,4 +365,5 @@ def _secrets(env: Mapping[str, str], need: bool) -> Secrets:
         raise ConfigError("environment", ADMIN_VAR, f"must be at least {MIN_ADMIN_TOKEN} characters without "
                                                     "surrounding spaces (e.g. `openssl rand -hex 24`), or unset to "
                                                     "turn rerun and cancel on the run pages off")
-    return Secrets(secret, token, api.rstrip("/"), admin)
+    store_keys = tuple(v for k, v in env.items() if k.startswith("WARMCI_S3_") and k.endswith("SECRET_ACCESS_KEY"))
+    return Secrets(secret, token, api.rstrip("/"), admin, store_keys=store_keys)

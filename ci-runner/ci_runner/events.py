@@ -35,6 +35,7 @@ class RunRequest:
     message: str
     pr: int | None = None
     untrusted: bool = False  # a fork's PR by an author not on the allow-list: waits for approval
+    fork: bool = False  # a PR whose head is in another repository (approved or not: never writes the shared cache)
     protected: bool = False  # never cancelled by a newer push
 
 
@@ -118,7 +119,7 @@ def _pull_request(p: dict[str, Any], repo: RepoConfig) -> Action:
     request = RunRequest(
         repo=repo.name, sha=sha, branch=str(_opt(p, "pull_request", "head", "ref") or f"pr-{number}"),
         ref=f"refs/pull/{number}/head", lane=f"pr:{number}", trigger="pull_request", author=author,
-        message=f"#{number}: {_opt(p, 'pull_request', 'title') or ''}".strip(), pr=number,
+        message=f"#{number}: {_opt(p, 'pull_request', 'title') or ''}".strip(), pr=number, fork=fork,
         untrusted=fork and author.lower() not in repo.trusted_authors)
     if action == "labeled":
         return Approve(request, by=str(_opt(p, "sender", "login") or "a label"))

@@ -86,7 +86,7 @@ class Intake:
                 raise RunnerError(f"run {run_id} is {old.state}; only a finished run can be rerun")
             request = RunRequest(repo=old.repo, sha=old.sha, branch=old.branch, ref=old.ref,
                                  lane=f"rerun:{uuid.uuid4().hex}", trigger="rerun", author=old.author,
-                                 message=old.message, pr=old.pr)
+                                 message=old.message, pr=old.pr, fork=bool(old.fork))
             return self._submit(c, request, dedupe=False, approved_by="operator", rerun_of=run_id, filters=filters)
         return self._write(op)
 
@@ -133,6 +133,7 @@ class Intake:
         run_id = runsdb.insert_run(
             c, repo=req.repo, sha=req.sha, branch=req.branch, ref=req.ref, lane=req.lane, pr=req.pr,
             trigger=req.trigger, author=req.author, message=req.message, untrusted=int(req.untrusted),
+            fork=int(req.fork),
             protected=int(req.protected), approved_by=approved_by, rerun_of=rerun_of, delivery=delivery,
             state="waiting" if waiting else "queued", filters=json.dumps(list(filters)))
         run = self._get(c, run_id)

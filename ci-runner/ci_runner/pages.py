@@ -46,7 +46,8 @@ PAGE_SIZE = 100
 MAX_PAGE = 500
 TAIL_LINES = 60
 LOG_WINDOW = 10000  # a log page shows its last lines; ?all=1 shows every one
-SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at")
+SUMMARY = ("id", "repo", "sha", "branch", "trigger", "state", "detail", "queued_at", "started_at", "finished_at",
+           "host", "placement")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",

@@ -23,7 +23,8 @@ def recover(db: RunsDB, config: Config) -> list[str]:
     """Settle every run left running; one line per run, for the log."""
     book = StatusBook(config.status_context, config.public_url)
     with db.read() as c:
-        stale = runsdb.runs(c, "state = 'running'")
+        # With the Redis engine a run placed on a host goes on there: the dispatcher follows it again.
+        stale = runsdb.runs(c, "state = 'running'" + (" AND engine_job IS NULL" if config.engine == "redis" else ""))
     lines = []
     for run in stale:
         ended = procs.end_run(run.pid, run.pid_created, run.run_id or "", run.state_dir or "",

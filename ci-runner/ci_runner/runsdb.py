@@ -16,11 +16,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3  # 2: runs.filters (first red) or runs.job_counts (run pages), 3: both
+SCHEMA_VERSION = 3  # 2: runs.filters (first red), runs.job_counts (run pages) or the Redis engine's columns; 3: all
 ACTIVE = ("queued", "waiting", "running")
 FINISHED = ("passed", "failed", "errored", "cancelled")
-# Columns added since schema 1, as ALTER TABLE declares them.
-_ADDED_COLUMNS = {"filters": "TEXT NOT NULL DEFAULT '[]'", "job_counts": "TEXT"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -35,12 +33,14 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER, pid_created REAL, run_id TEXT, state_dir TEXT, checkout_dir TEXT, log_file TEXT,
     exit_code INTEGER, results_file TEXT, cancel_reason TEXT, superseded_by INTEGER,
     filters TEXT NOT NULL DEFAULT '[]',
-    job_counts TEXT
+    job_counts TEXT,
+    fork INTEGER NOT NULL DEFAULT 0, host TEXT, placement TEXT, engine_job TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, id);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (repo, sha);
 CREATE INDEX IF NOT EXISTS runs_by_lane ON runs (repo, lane, state);
 CREATE INDEX IF NOT EXISTS runs_by_branch ON runs (branch, id);
+CREATE INDEX IF NOT EXISTS runs_by_host ON runs (repo, branch, host);
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, outcome TEXT NOT NULL
 );
@@ -90,6 +90,10 @@ class Run:
     results_file: str | None
     cancel_reason: str | None
     superseded_by: int | None
+    fork: int = 0  # a pull request whose head is in another repository
+    host: str | None = None  # the Redis engine's host that ran it (None: this service's own worker)
+    placement: str | None = None  # why it went to that host (warm affinity, or what it fell back from)
+    engine_job: str | None = None  # the engine's job id of the current attempt
     filters: str = "[]"  # JSON list of warmci's filter variables for doit, e.g. ["skip=test-js", "k=table"]
     job_counts: str | None = None  # JSON: status -> number of jobs (results.json `counts`), when the run finished
 
@@ -129,6 +133,22 @@ class Outgoing:
     attempts: int
 
 
+# Columns added after schema 1, with their definitions: an older queue gets them at start.
+# Columns added since schema 1, as ALTER TABLE declares them.
+_ADDED = {"runs": {"filters": "TEXT NOT NULL DEFAULT '[]'", "job_counts": "TEXT", "fork": "INTEGER NOT NULL DEFAULT 0",
+                   "host": "TEXT", "placement": "TEXT", "engine_job": "TEXT"}}
+
+
+def _add_columns(c: sqlite3.Connection, added: dict[str, dict[str, str]]) -> None:
+    for table, columns in added.items():
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue  # a new database: the schema creates the table whole
+        for name, definition in columns.items():
+            if name not in have:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+
 class RunsDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -141,11 +161,7 @@ class RunsDB:
 
                 raise RunnerError(f"{self.path} was written by a newer ci-runner (schema {version}); "
                                   "upgrade the runner or point service.state_dir elsewhere")
-            if version in (1, 2):  # schema 1 had neither column; two branches of the first release each added one
-                have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
-                for column, decl in _ADDED_COLUMNS.items():
-                    if column not in have:
-                        c.execute(f"ALTER TABLE runs ADD COLUMN {column} {decl}")
+            _add_columns(c, _ADDED)
             c.executescript(_SCHEMA)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
-from ci_runner import redact
+from ci_runner import doitrun, redact
 from ci_runner.app import create_app
 from ci_runner.config import Config
 from ci_runner.errors import RunnerError
@@ -77,6 +77,16 @@ def lock_state_dir(config: Config) -> int:
     return fd
 
 
+def check_concurrency(config: Config) -> None:
+    """Two runs at once on this machine need network namespaces for jobs with ports (warmci.execute.netns)."""
+    if config.workers > 1:
+        why = doitrun.namespaces_unavailable()
+        if why:
+            raise RunnerError(f"{config.path}: service.workers = {config.workers}, but jobs with ports cannot get "
+                              f"a network namespace of their own here ({why}): two runs would fight over the "
+                              "pipeline's ports. Set service.workers = 1, or run the service as root")
+
+
 def serve(config: Config) -> int:
     setup_logging(config)
     sock = bind(config)
@@ -92,7 +102,16 @@ def serve(config: Config) -> int:
     client = RequestsGitHub(config.secrets.github_api, config.secrets.github_token)
     intake = Intake(db, config, notify)
     poster = Poster(db, client, post, stop)
-    workers = [Worker(db, config, work, stop, post, n) for n in range(config.workers)]
+    workers: list[threading.Thread]
+    hosts = None
+    if config.engine == "redis":  # the runs go to host workers (docs/scale.md); nothing runs here
+        from ci_runner.dispatch import Dispatcher
+
+        dispatcher = Dispatcher(db, config, work, stop, post)
+        workers, hosts = [dispatcher], dispatcher.hosts_view
+    else:
+        check_concurrency(config)
+        workers = [Worker(db, config, work, stop, post, n) for n in range(config.workers)]
 
     def boot() -> None:
         """Crash recovery can wait `cancel_grace` for a dead run's doit: the webhook answers meanwhile."""
@@ -114,8 +133,9 @@ def serve(config: Config) -> int:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         poster.start()
         booting.start()
-        log.info("ci-runner serving on %s:%s (%d repositories, %d worker(s)); queue %s", config.host, config.port,
-                 len(config.repos), len(workers), config.db_file)
+        log.info("ci-runner serving on %s:%s (%d repositories, %s); queue %s", config.host, config.port,
+                 len(config.repos), "runs go to host workers through Redis" if config.engine == "redis"
+                 else f"{len(workers)} worker(s)", config.db_file)
         yield
         log.info("stopping: ending the running run (if any) and putting it back in the queue")
         stop.set()
@@ -127,7 +147,7 @@ def serve(config: Config) -> int:
         post.set()
         poster.join(timeout=30)  # statuses it could not send stay in the outbox for the next start
 
-    app = create_app(config, db, intake, lifespan)
+    app = create_app(config, db, intake, lifespan, hosts)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=10))
     # uvicorn re-raises the SIGTERM/SIGINT it handled once it is done; a requested stop is a clean exit (0).
     for sig in (signal.SIGTERM, signal.SIGINT):

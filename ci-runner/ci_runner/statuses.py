@@ -67,8 +67,11 @@ class StatusBook:
                                             f"needs approval (label '{label}' or `ci_runner approve {run.id}`)")
 
     def started(self, run: Run) -> CommitStatus:
-        again = " (again, after a service restart)" if run.attempts > 1 else ""
-        return self._status(run, "pending", f"Running since {_clock(run.started_at)}{again}")
+        again = ""
+        if run.attempts > 1:
+            again = " (again, its host was lost)" if run.host else " (again, after a service restart)"
+        where = f" on {run.host}" if run.host else ""
+        return self._status(run, "pending", f"Running{where} since {_clock(run.started_at)}{again}")
 
     def finished(self, run: Run) -> CommitStatus:
         return self._status(run, GITHUB_STATE.get(run.state, "error"), run.detail or run.state)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -21,14 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ci_runner import checkout, doitrun, procs, prune, runsdb
-from ci_runner.config import Config, RepoConfig
+from ci_runner import doitrun, hostrun, procs, prune, runsdb
+from ci_runner.config import Config
 from ci_runner.intake import queue_status
 from ci_runner.runsdb import Run, RunsDB
 from ci_runner.statuses import StatusBook
 
 log = logging.getLogger("ci_runner.worker")
-POLL = 0.2  # how often a running run's row is read for a cancellation
 IDLE_POLL = 1.0  # runs the CLI queued (another process) are noticed this fast
 
 
@@ -46,6 +44,7 @@ def claim(db: RunsDB, config: Config, book: StatusBook) -> Run | None:
                 continue
             if run.repo in busy:
                 continue
+            repo = doitrun.repo_for(run, repo)
             attempt = run.attempts + 1
             run_id = f"ci-{run.id}-{attempt}"
             runsdb.update(c, run.id, state="running", started_at=time.time(), attempts=attempt, run_id=run_id,
@@ -70,6 +69,17 @@ def finish(c: sqlite3.Connection, book: StatusBook, run: Run, state: str, detail
     done = runsdb.run(c, run.id)
     assert done is not None
     queue_status(c, done, book.finished(done))
+
+
+def record_outcome(c: sqlite3.Connection, book: StatusBook, config: Config, run: Run, result: doitrun.Outcome,
+                   exit_code: int | None) -> None:
+    """A run's outcome and its statuses (the run's, and one per job family when configured): posted once."""
+    finish(c, book, run, result.state, result.detail, exit_code=exit_code, results=result.results)
+    if config.job_statuses:
+        done = runsdb.run(c, run.id)
+        assert done is not None
+        for status in book.job_groups(done, result.results):
+            queue_status(c, done, status)
 
 
 def requeue(c: sqlite3.Connection, book: StatusBook, run: Run, why: str, *, counts: bool) -> None:
@@ -131,69 +141,37 @@ class Worker(threading.Thread):
     def execute(self, run: Run) -> None:
         repo = self.config.repo(run.repo)
         assert repo is not None and run.run_id and run.log_file
-        log.info("run %s: %s@%s (%s) starting as %s", run.id, run.repo, run.short_sha, run.branch, run.run_id)
-        env = doitrun.environment(os.environ, run.run_id, run.sha, run.branch)
-        try:
-            checkout.prepare(repo.checkout_dir, repo.clone_url, run.sha, run.ref, env=checkout.git_env(env),
-                             timeout=self.config.git_timeout, clean_ignored=repo.clean_ignored)
-        except checkout.CheckoutError as exc:
-            self._finish(run, "errored", f"Checkout failed: {exc}")
-            return
-        if self._stopping_or_cancelled(run):
-            return
-        started = time.time()
-        proc = doitrun.start(doitrun.command(repo, run.doit_filters), env, repo.checkout_dir, Path(run.log_file))
-        with self.db.write() as c:
-            runsdb.update(c, run.id, pid=proc.pid, pid_created=procs.started(proc.pid), doit_started_at=started)
-        red = FirstRed(doitrun.first_failure_path(repo.state_dir, run.run_id), started)
-        code, reason = self._watch(run, repo, proc, red)
-        if reason == "stopping":
+        spec = doitrun.spec_of(run, repo)
+        repo = doitrun.repo_for(run, repo)
+        env = doitrun.environment(os.environ, spec)
+        red = FirstRed(doitrun.first_failure_path(repo.state_dir, run.run_id), time.time())
+
+        def started(proc: subprocess.Popen[bytes]) -> None:
+            red.started = time.time()
+            with self.db.write() as c:
+                runsdb.update(c, run.id, pid=proc.pid, pid_created=procs.started(proc.pid),
+                              doit_started_at=red.started)
+
+        # The run's first failure turns the commit status `failure` at once, while the run goes on.
+        ran = hostrun.run_here(spec, repo, Path(run.log_file), env, git_timeout=self.config.git_timeout,
+                               cancel_grace=self.config.cancel_grace, why_end=lambda: self._why_end(run.id),
+                               on_start=started, tick=lambda: self._first_failure(run, red))
+        if ran.stopped:
             with self.db.write() as c:
                 requeue(c, self.book, run, "Queued again: the service was stopped mid-run", counts=False)
             return
+        if ran.checkout_error is not None:
+            self._finish(run, "errored", f"Checkout failed: {ran.checkout_error}")
+            return
         results = doitrun.read_results(doitrun.results_path(repo.state_dir, run.run_id), run.run_id)
-        result = doitrun.outcome(code, results, Path(run.log_file), reason)
-        log.info("run %s: %s (doit exit %s): %s", run.id, result.state, code, result.detail)
+        result = doitrun.outcome(ran.exit_code, results, Path(run.log_file), ran.reason)
+        log.info("run %s: %s (doit exit %s): %s", run.id, result.state, ran.exit_code, result.detail)
         with self.db.write() as c:
-            finish(c, self.book, run, result.state, result.detail, exit_code=code, results=result.results)
-            if self.config.job_statuses:
-                done = runsdb.run(c, run.id)
-                assert done is not None
-                for status in self.book.job_groups(done, result.results):
-                    queue_status(c, done, status)
+            record_outcome(c, self.book, self.config, run, result, ran.exit_code)
         self.posted.set()
 
-    def _watch(self, run: Run, repo: RepoConfig, proc: subprocess.Popen[bytes],
-               red: FirstRed | None = None) -> tuple[int | None, str | None]:
-        """Wait for doit; on a cancellation or a stop, end it; the run's first failure turns the commit status
-        `failure` at once (`red`). (exit code, why it was ended or None)."""
-        reason: str | None = None
-        signalled = 0.0
-        created = procs.started(proc.pid) or time.time()
-        while True:
-            try:
-                code = proc.wait(timeout=POLL)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if red is not None and reason is None:
-                self._first_failure(run, red)
-            if reason is None:
-                reason = "stopping" if self.stop.is_set() else self._cancel_reason(run.id)
-                if reason is not None:
-                    log.info("run %s: cancelling doit (pid %s): %s", run.id, proc.pid, reason)
-                    procs.signal_group(proc.pid, signal.SIGTERM)
-                    signalled = time.monotonic()
-            elif time.monotonic() - signalled > self.config.cancel_grace:
-                log.warning("run %s: doit still running %.0f s after SIGTERM; killing", run.id,
-                            self.config.cancel_grace)
-                procs.signal_group(proc.pid, signal.SIGKILL)
-                signalled = float("inf")  # once
-        # warmci ends its job trees itself; this is the net for anything a killed doit left behind.
-        left = procs.end(procs.members(proc.pid, created, run.run_id or "", str(repo.state_dir)), grace=5.0)
-        if left:
-            log.warning("run %s: ended processes left by doit: %s", run.id, left)
-        return code, reason
+    def _why_end(self, run_id: int) -> str | None:
+        return hostrun.STOPPING if self.stop.is_set() else self._cancel_reason(run_id)
 
     def _first_failure(self, run: Run, red: FirstRed) -> None:
         first = red.check()
@@ -212,17 +190,6 @@ class Worker(threading.Thread):
         with self.db.read() as c:
             row = runsdb.run(c, run_id)
         return row.cancel_reason if row else None
-
-    def _stopping_or_cancelled(self, run: Run) -> bool:
-        if self.stop.is_set():
-            with self.db.write() as c:
-                requeue(c, self.book, run, "Queued again: the service was stopped", counts=False)
-            return True
-        reason = self._cancel_reason(run.id)
-        if reason:
-            self._finish(run, "cancelled", reason)
-            return True
-        return False
 
     def _finish(self, run: Run, state: str, detail: str) -> None:
         with self.db.write() as c:

@@ -18,7 +18,7 @@ from warmci import doitapi, statefile
 from warmci.context import RUNNER_ROOT, Context
 from warmci.doitapi import TaskFailed
 from warmci.errors import WarmciError
-from warmci.execute import jobenv, logs, ports, proc, servers, worktree
+from warmci.execute import jobenv, logs, netns, ports, proc, servers, worktree
 from warmci.execute.reuse import Reuse
 from warmci.inputs import files, interpreters, venvs, wheelkey
 from warmci.pipeline.model import Job, Step
@@ -83,6 +83,8 @@ class JobRun:
         self.log = ctx.log_file(job.name)
         self.work = ctx.work_dir(job.name)
         self.servers: list[proc.Child] = []
+        self.holder: proc.Child | None = None  # of the job's network namespace, when it has one
+        self.ns: netns.Namespace | None = None
         self.registry = proc.Registry(ctx.procs_dir)
         self.meta = {"run": ctx.run_id, "job": job.name, "ports": list(job.ports)}
         self.status: dict[str, Any] = {"job": job.name, "kind": job.kind, "log": self.log, "steps": []}
@@ -122,6 +124,9 @@ class JobRun:
             for child in reversed(self.servers):
                 child.end()
             self.servers.clear()
+            if self.holder is not None:
+                self.holder.end()
+                self.holder = self.ns = None
             shutil.rmtree(self.ctx.tmp_dir(self.job.name), ignore_errors=True)
             end = time.time()
             self.status.update(end=end, duration=round(end - start, 3))
@@ -198,6 +203,7 @@ class JobRun:
         if job.wheel is not None:
             env.update(self._lazy_bytecode())
         env.update({k: fmt(v, values) for k, v in job.env})
+        self.ns = self._namespace(env)
         self._free_ports()
         deadline = self._deadline()
         for i, srv in enumerate(job.servers):
@@ -207,10 +213,10 @@ class JobRun:
             slog = self.log.replace(".log", f".server-{i}.log")
             self._say(f"starting server {i}: {shlex.join(argv)} (ready: {fmt(srv.ready, values)}, log {slog})")
             try:
-                self.servers.append(servers.start(argv, ready=fmt(srv.ready, values), cwd=cwd, env=senv,
-                                                  log=slog, timeout=min(srv.timeout, _left(deadline)),
+                self.servers.append(servers.start(self._inside(argv), ready=fmt(srv.ready, values), cwd=cwd,
+                                                  env=senv, log=slog, timeout=min(srv.timeout, _left(deadline)),
                                                   label=job.name, registry=self.registry,
-                                                  meta={**self.meta, "role": "server"}))
+                                                  meta={**self.meta, "role": "server"}, probe_with=self._probe))
             except servers.ServerFailed as exc:
                 raise JobError(str(exc), Status.ERRORED) from None
         for step in job.steps:
@@ -221,7 +227,8 @@ class JobRun:
                 continue
             senv = dict(env, **{k: fmt(v, values) for k, v in step.env})
             try:
-                self._step(name, argv, self._cwd(root, step.cwd or job.cwd, values), senv, deadline, step.ok_exit)
+                self._step(name, argv, self._cwd(root, step.cwd or job.cwd, values), senv, deadline, step.ok_exit,
+                           inside=True)
             except JobError as exc:
                 if not step.first_pass or exc.status != Status.FAILED or os.path.exists(ctx.cancel_marker):
                     raise  # only a first pass's own "no" lets the job go on
@@ -243,6 +250,7 @@ class JobRun:
         if found:
             self._say(f"the venv {venv} is damaged: {venvs.describe(found)}; the sync reinstalls them")
             venvs.forget(found)
+
     def _first_pass_failed(self, step: Step, exc: JobError) -> None:
         """A first pass said no: the run's first red now; the full suite decides, unless this is fast-fail."""
         reason = f"first pass ({step.first_pass}) failed: {exc}"
@@ -277,15 +285,18 @@ class JobRun:
                        Status.ERRORED)
 
     def _step(self, name: str, argv: list[str], cwd: str, env: dict[str, str], deadline: float,
-              ok_exit: tuple[int, ...]) -> None:
+              ok_exit: tuple[int, ...], inside: bool = False) -> None:
+        """One command; `inside` the job's network namespace when it has one (the job's own steps)."""
         left = _left(deadline)
         if left <= 0:
             raise JobError(f"timed out before step {name!r} ({self._limit()})", Status.TIMED_OUT)
-        self._say(f"$ cd {cwd} && {shlex.join(argv)}")
+        self._say(f"$ cd {cwd} && {shlex.join(argv)}" + (" (in the job's network namespace)"
+                                                         if inside and self.ns else ""))
         phases_file = os.path.join(self.ctx.tmp_dir(self.job.name), "phases.jsonl")
         _remove(phases_file)
-        out = proc.run(argv, cwd=cwd, env={**env, PHASES_VAR: phases_file}, log=self.log, timeout=left,
-                       label=self.job.name, registry=self.registry, meta={**self.meta, "role": "step", "step": name})
+        out = proc.run(self._inside(argv) if inside else argv, cwd=cwd, env={**env, PHASES_VAR: phases_file},
+                       log=self.log, timeout=left, label=self.job.name, registry=self.registry,
+                       meta={**self.meta, "role": "step", "step": name})
         record: dict[str, Any] = {"name": name, "argv": argv, "exit_code": out.returncode,
                                   "duration": round(out.duration, 3), "timed_out": out.timed_out}
         phases = read_phases(phases_file)
@@ -316,9 +327,39 @@ class JobRun:
                            f"{self.job.pipeline})", Status.ERRORED)
         return path
 
+    def _namespace(self, env: dict[str, str]) -> netns.Namespace | None:
+        """A network namespace of the job's own, when it declares ports and namespaces can be made here."""
+        if not self.job.ports:
+            return None
+        try:
+            if not netns.wanted():
+                return None
+            marker = os.path.join(self.ctx.tmp_dir(self.job.name), "netns-ready")
+            self.holder = proc.Child(netns.holder_argv(marker), cwd=self.work, env=env, log=self.log,
+                                     label=self.job.name, registry=self.registry, meta={**self.meta, "role": "netns"})
+            ns = netns.wait_ready(self.holder.pid, marker, self.holder.poll)
+        except netns.NetnsError as exc:
+            raise JobError(str(exc), Status.ERRORED) from None
+        self._say(f"ports {list(self.job.ports)}: a network namespace of the job's own (held by pid {ns.pid}); "
+                  "its servers and steps run in it, on its own loopback")
+        return ns
+
+    def _inside(self, argv: list[str]) -> list[str]:
+        return self.ns.wrap(argv) if self.ns else argv
+
+    def _probe(self, ready: str) -> bool:
+        return self.ns.call(servers.probe, ready) if self.ns else servers.probe(ready)
+
+    def _listeners(self) -> list[ports.Listener]:
+        try:
+            return ports.listeners_inside(self.ns, self.job.ports) if self.ns else ports.listeners(self.job.ports)
+        except netns.NetnsError as exc:
+            raise JobError(str(exc), Status.ERRORED) from None
+
     def _free_ports(self) -> None:
-        """End listeners warmci recorded earlier; refuse to touch anything else."""
-        for listener in ports.listeners(self.job.ports):
+        """End listeners warmci recorded earlier; refuse to touch anything else (inside the job's namespace
+        when it has one: a fresh one holds nothing, unless something joined it)."""
+        for listener in self._listeners():
             rec = self.registry.owner_of(listener.pid) if listener.pid else None
             if rec is None:
                 raise JobError(listener.describe() + ". warmci did not start it, so it is left running: "
@@ -326,7 +367,7 @@ class JobRun:
             pids = self.registry.end(rec)
             self._say(f"port {listener.port} was held by pid {listener.pid}, started by warmci (run "
                       f"{rec.meta.get('run')}, job {rec.meta.get('job')}); ended its tree {pids}")
-        still = ports.listeners(self.job.ports)
+        still = self._listeners()
         if still:
             raise JobError("; ".join(s.describe() for s in still) + " (still listening after warmci ended "
                            "the process it had started)", Status.ERRORED)

@@ -1,12 +1,17 @@
 """Who listens on a TCP port, and whether warmci may end it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psutil
 
-from warmci.execute import proc
+from warmci.context import RUNNER_ROOT
+from warmci.execute import netns, proc
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,19 @@ def listeners(ports: list[int] | tuple[int, ...]) -> list[Listener]:
                 pass
         found[(conn.laddr.port, conn.pid)] = Listener(conn.laddr.port, conn.pid, cmdline, token)
     return sorted(found.values(), key=lambda listener: listener.port)
+
+
+def listeners_inside(ns: netns.Namespace, ports: list[int] | tuple[int, ...]) -> list[Listener]:
+    """`listeners` as seen from inside a job's network namespace (the same code, run there)."""
+    code = f"import sys; sys.path.insert(0, {str(RUNNER_ROOT)!r}); from warmci.execute.ports import main; main()"
+    out = subprocess.run(ns.wrap([sys.executable, "-c", code, *map(str, ports)]), capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL, env={"PATH": os.environ.get("PATH", os.defpath)})
+    if out.returncode != 0:
+        raise netns.NetnsError(f"could not list the listeners inside the job's network namespace: "
+                               f"{out.stderr.strip()[-500:] or out.returncode}")
+    return [Listener(**d) for d in json.loads(out.stdout)]
+
+
+def main() -> None:
+    """Print `listeners(PORT...)` as JSON (what listeners_inside runs inside a namespace)."""
+    print(json.dumps([asdict(x) for x in listeners([int(p) for p in sys.argv[1:]])]))

@@ -21,20 +21,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from warmci import statefile
-from warmci.context import Context
+from warmci.context import Context, host_name
 from warmci.inputs import filestates
 from warmci.inputs.uptodate import VenvIntact
 from warmci.pipeline.model import Job
 from warmci.status import Status
-from warmci.store import api, replay
+from warmci.store import api, replay, shared
 from warmci.store.api import RunRef, StoreError
-from warmci.store.local import LocalStore
 
 KEEP_ENVS = 3  # kept environments per Python version, besides the one in use
 # Outcomes worth remembering for flakiness: the job's own verdict (not a cancel, not a skip).
@@ -52,13 +50,18 @@ class Reuse:
         self.roots = {"target": ctx.target, "state": ctx.state}
         self.stats: dict[str, Any] = {"lookup": False, "hit": False, "restored_bytes": 0, "stored": False,
                                       "stored_bytes": 0, "corrupt": 0}
-        self.notes: list[str] = []  # what the store had to say (a corrupt blob, a flaky key, ...)
-        self.store: LocalStore | None = None
+        self._notes: list[str] = []  # what the store had to say (a corrupt blob, a flaky key, ...)
+        self.store: api.Store | None = None
         if ctx.store and self.key:
             try:
-                self.store = LocalStore(ctx.store)
+                self.store = shared.open_store(ctx.store, ctx.trust, ctx.remote)
             except (StoreError, OSError) as exc:
-                self.notes.append(f"result store unusable, results are not kept: {exc}")
+                self._notes.append(f"result store unusable, results are not kept: {exc}")
+
+    @property
+    def notes(self) -> list[str]:
+        """What the store had to say, the shared bucket's words included (a write it could not make)."""
+        return self._notes + list(getattr(self.store, "notes", []))
 
     @property
     def on(self) -> bool:
@@ -76,34 +79,36 @@ class Reuse:
         self.stats["lookup"] = True
         outcomes = self.store.outcomes(self.key)
         if api.is_flaky(outcomes):
-            self.notes.append("flaky with these very inputs (it passed and failed before): it runs")
+            self._notes.append("flaky with these very inputs (it passed and failed before): it runs")
             return None
         try:
             entry = self.store.get(self.key)
         except StoreError as exc:
-            self.notes.append(f"{exc}: it runs")
+            self._notes.append(f"{exc}: it runs")
             return None
         if entry is None:
             return None
         env = self.kept_env() if self.job.builds_venv else None
         if env is not None and not VenvIntact(env, self.ctx.venv_check_file(self.job.python or ""))():
-            self.notes.append("a success is recorded, but its environment is not kept here (or is broken): it runs")
+            self._notes.append("a success is recorded, but its environment is not kept here (or is broken): it runs")
             return None
         if self.env_dirs and not self.tree_back():
-            self.notes.append("a success is recorded, but its environment is not kept here: it runs")
+            self._notes.append("a success is recorded, but its environment is not kept here: it runs")
             return None
         try:
             done = replay.restore(self.store, entry, self.roots, filestates.of(self.ctx).hashes)
         except StoreError as exc:
             self.stats["corrupt"] += isinstance(exc, (api.BlobCorrupt, api.BlobMissing))
-            self.notes.append(f"could not restore its recorded result ({exc}): it runs")
+            self._notes.append(f"could not restore its recorded result ({exc}): it runs")
             return None
         if env is not None:
             self.activate_env(env)
-        self.stats.update(hit=True, restored_bytes=done.bytes)
+        source = getattr(self.store, "source", None) or "local"
+        self.stats.update(hit=True, restored_bytes=done.bytes, remote_hit=source == "remote")
         self._append_log(entry)
         return {"status": Status.RESTORED, "key": self.key, "exit_code": None,
                 "restored_from": {"run": entry.run.id, "sha": entry.run.sha, "branch": entry.run.branch,
+                                  "store": source,
                                   "host": entry.run.host, "end": entry.run.end, "duration": entry.duration},
                 "restored": {"files": done.files, "in_place": done.kept, "bytes": done.bytes}}
 
@@ -131,7 +136,7 @@ class Reuse:
         """Remember the outcome; store a success with its outputs (absolute paths under the target or state dir)."""
         if self.store is None or self.key is None:
             return
-        run = RunRef(self.ctx.run_id, self.ctx.sha, self.ctx.branch, socket.gethostname(), time.time())
+        run = RunRef(self.ctx.run_id, self.ctx.sha, self.ctx.branch, host_name(), time.time())
         try:
             if status in REMEMBERED:
                 self.store.record_outcome(self.key, self.job.name, status, run)
@@ -141,10 +146,10 @@ class Reuse:
             for path in outputs:
                 ref = self._ref(path)
                 if ref is None:
-                    self.notes.append(f"not kept: its output {path} is outside the target and state dirs")
+                    self._notes.append(f"not kept: its output {path} is outside the target and state dirs")
                     return
                 if not os.path.isfile(path):
-                    self.notes.append(f"not kept: its output {path} is missing")
+                    self._notes.append(f"not kept: its output {path} is missing")
                     return
                 refs.append(ref)
             entry = replay.record(self.store, filestates.of(self.ctx).hashes, key=self.key, job=self.job.name,
@@ -153,7 +158,7 @@ class Reuse:
             self.stats.update(stored=True, stored_bytes=sum(o.size for o in entry.outputs))
         except (StoreError, OSError) as exc:
             # The store is a cache of results: failing to fill it never fails the job.
-            self.notes.append(f"its result was not kept: {exc}")
+            self._notes.append(f"its result was not kept: {exc}")
 
     def flaky_runs(self) -> list[dict[str, Any]]:
         """Earlier outcomes of this key when they disagree (passed and failed), else []."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -89,11 +89,13 @@ class _RestartCounter:
 
 def start(argv: Sequence[str], *, ready: str, cwd: str, env: Mapping[str, str], log: str,
           timeout: float, label: str, registry: proc.Registry | None = None,
-          meta: Mapping[str, object] | None = None) -> proc.Child:
+          meta: Mapping[str, object] | None = None, probe_with: Callable[[str], bool] = probe) -> proc.Child:
     """Start a server and return once `ready` answers.
 
     If the server exits while we wait, fail at once with its log's tail:
     a crash-looping server must not hold the job for its whole timeout.
+    `probe_with` probes from where the server listens (inside the job's
+    network namespace, when it has one).
     """
     try:
         child = proc.Child(argv, cwd=cwd, env=env, log=log, label=label, registry=registry, meta=meta)
@@ -113,7 +115,7 @@ def start(argv: Sequence[str], *, ready: str, cwd: str, env: Mapping[str, str], 
             child.end()
             raise ServerFailed(f"server `{' '.join(argv)}` is crash-looping: `{looping}` exited "
                                f"{restarts.limit} times before {ready} was ready; last lines of {log}:\n{tail(log)}")
-        if probe(ready):
+        if probe_with(ready):
             return child
         if time.monotonic() >= deadline:
             child.end()

@@ -27,6 +27,7 @@ class RunStore:
 
     @property
     def store(self) -> LocalStore | None:
+        """This host's store (the bucket is the workers' to ask): what the run counts and prunes."""
         if self._store is None and self.ctx.store:
             try:
                 self._store = LocalStore(self.ctx.store)
@@ -64,22 +65,26 @@ class RunStore:
         """The run's totals (results.json `store`); recorded in the store, which is pruned if it grew."""
         if not self.ctx.store:
             return {"dir": None}
-        counts = {"lookups": 0, "hits": 0, "restored_bytes": 0, "stored": 0, "stored_bytes": 0, "corrupt": 0}
+        counts = {"lookups": 0, "hits": 0, "remote_hits": 0, "restored_bytes": 0, "stored": 0, "stored_bytes": 0,
+                  "corrupt": 0}
         for job in jobs.values():
             st = job.get("store") or {}
             counts["lookups"] += bool(st.get("lookup"))
             counts["hits"] += bool(st.get("hit"))
+            counts["remote_hits"] += bool(st.get("remote_hit"))
             counts["restored_bytes"] += int(st.get("restored_bytes") or 0)
             counts["stored"] += bool(st.get("stored"))
             counts["stored_bytes"] += int(st.get("stored_bytes") or 0)
             counts["corrupt"] += int(st.get("corrupt") or 0)
-        out: dict[str, Any] = {"dir": self.ctx.store, "max_bytes": self.ctx.store_max, **counts}
+        out: dict[str, Any] = {"dir": self.ctx.store, "trust": self.ctx.trust,
+                               "remote": self.ctx.remote.describe() if self.ctx.remote else None,
+                               "max_bytes": self.ctx.store_max, **counts}
         store = self.store
         if store is None:
             return out
         try:
-            store.add_stats(self.ctx.run_id, {k: counts[k] for k in ("lookups", "hits", "restored_bytes",
-                                                                     "stored_bytes", "corrupt")})
+            store.add_stats(self.ctx.run_id, {k: counts[k] for k in ("lookups", "hits", "remote_hits",
+                                                                     "restored_bytes", "stored_bytes", "corrupt")})
             if counts["stored"] and store.size() > self.ctx.store_max:
                 out["pruned"] = store.prune(self.ctx.store_max)
         except (StoreError, OSError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 
 from warmci import statefile
-from warmci.context import Context
+from warmci.context import Context, host_name
 from warmci.run import critpath
 from warmci.status import Status, run_outcome
 
@@ -37,6 +37,7 @@ def build(ctx: Context, jobs: dict[str, dict[str, Any]], *, start: float, end: f
         "sha": sha,
         "branch": branch,
         "dirty": dirty,
+        "host": {"name": host_name(), "placement": os.environ.get("WARMCI_PLACEMENT") or None},
         "argv": sys.argv[1:],
         "order": order if any("priority" in j for j in jobs.values()) else "definition",
         "start": start,

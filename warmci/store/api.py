@@ -121,6 +121,17 @@ class Entry:
             raise StoreError(f"malformed entry: {type(exc).__name__}: {exc}") from None
 
 
+def entry_for(key: str, data: str | bytes, where: str) -> Entry:
+    """An entry read from `where` for `key`: valid, and filed under its own key (a store error otherwise)."""
+    try:
+        entry = Entry.from_json(data)
+    except StoreError as exc:
+        raise StoreError(f"{where}: {exc}") from None
+    if entry.key != key:
+        raise StoreError(f"{where} is for key {entry.key}, not {key}")
+    return entry
+
+
 class Store(Protocol):
     """What the engine needs from a result store; LocalStore implements it, an S3 backend will too."""
 

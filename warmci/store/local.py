@@ -80,13 +80,7 @@ class LocalStore:
             return None
         except OSError as exc:
             raise StoreError(f"store entry {path} is unreadable: {exc}") from None
-        try:
-            entry = Entry.from_json(data)
-        except StoreError as exc:
-            raise StoreError(f"store entry {path}: {exc}") from None
-        if entry.key != key:
-            raise StoreError(f"store entry {path} is for key {entry.key}, not {key}")
-        return entry
+        return api.entry_for(key, data, f"store entry {path}")
 
     def has(self, key: str) -> bool:
         return os.path.exists(self._path(api.entry_name(api.check_hex(key, "key"))))
