@@ -427,7 +427,8 @@ def test_bad_prune_settings_are_named(tmp_path: Path, table: dict[str, Any], key
 def test_the_admin_token_never_reaches_doit(tmp_path: Path) -> None:
     from ci_runner import doitrun
 
-    env = doitrun.environment({config_mod.ADMIN_VAR: ADMIN_TOKEN, "PATH": "/bin"}, "r", "a" * 40, "main")
+    spec = doitrun.Spec(1, "r", "o/demo", "a" * 40, "main", "refs/heads/main")
+    env = doitrun.environment({config_mod.ADMIN_VAR: ADMIN_TOKEN, "PATH": "/bin"}, spec)
     assert config_mod.ADMIN_VAR not in env and env["PATH"] == "/bin"
 
 

@@ -105,7 +105,11 @@ def test_first_job_failing_in_fast_fail_mode_ends_the_run(target: Path) -> None:
     r = run(target, "--no-continue", "first=lint", fail=("lint",))
     assert r.rc == 1, r
     assert statuses(r) == {**dict.fromkeys(ALL, "not-run"), "lint": "failed"}
-    assert [line.split()[1:] for line in ci_log(r, target)] == [["START", "lint"], ["FAIL", "lint"]]
+    lines = [line.split()[1:] for line in ci_log(r, target)]
+    assert lines[:2] == [["START", "lint"], ["FAIL", "lint"]], lines
+    # Nothing else started; each job the stop left out is logged as not run, and why.
+    assert sorted(line[1] for line in lines[2:]) == sorted(set(ALL) - {"lint"}), lines
+    assert all(line[0] == "SKIP" and " ".join(line[2:]) == "not run: the run stopped first" for line in lines[2:])
 
 
 @pytest.mark.parametrize("mode", MODES)
