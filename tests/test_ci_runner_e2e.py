@@ -77,7 +77,10 @@ def test_a_failing_commit_gives_failure_and_a_rerun_runs_only_what_failed(world:
     assert rerun["state"] == "failed" and rerun["trigger"] == "rerun" and rerun["rerun_of"] == run_id
     jobs = world.results(rerun)["jobs"]
     assert {n for n, j in jobs.items() if j["status"] not in ("up-to-date",)} == {"test-js"}, jobs
-    assert [s["state"] for s in world.gh.statuses(broken, CONTEXT)][-1] == "failure"
+    # The rerun's own final status (the poster sends it after the run is recorded finished).
+    after = world.gh.wait_for(lambda g: [s for s in g.statuses(broken, CONTEXT) if s["at"] >= rerun["finished_at"]],
+                              60, "the rerun's final status")
+    assert [s["state"] for s in after] == ["failure"] and after[0]["description"].startswith("Failed: test-js"), after
     listing = cli(world.config.path, "queue", "--all")
     assert listing.returncode == 0 and f"{rerun_id}  failed" in listing.stdout, listing.stdout
     # The first failure turned the commit red the moment warmci recorded it, while the run went on.
