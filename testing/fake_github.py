@@ -127,15 +127,16 @@ class FakeGitHub:
                 self._lock.wait(min(left, 0.5))
 
     def final_statuses(self, sha: str, context: str) -> list[dict[str, Any]]:
-        """Every non-pending status for `sha` in `context` (a run posts one)."""
-        return [s for s in self.statuses(sha, context) if s["state"] != "pending"]
+        """Every status for `sha` in `context` that ends a run (a run posts one; not pending, not the early
+        `Failing: ...` posted at a run's first failure)."""
+        return [s for s in self.statuses(sha, context) if s["state"] != "pending"
+                and not s["description"].startswith("Failing: ")]
 
     def final_status(self, sha: str, context: str, timeout: float = 300.0) -> dict[str, Any]:
         """The first non-pending status for `sha` in `context` that ends its run (not the early `Failing: ...`
         posted at the run's first failure)."""
         def done(gh: FakeGitHub) -> dict[str, Any] | None:
-            final = [s for s in gh.statuses(sha, context) if s["state"] != "pending"
-                     and not s["description"].startswith("Failing: ")]
+            final = gh.final_statuses(sha, context)
             return final[0] if final else None
         return self.wait_for(done, timeout, f"a final {context} status for {sha[:7]}")  # type: ignore[no-any-return]
 

@@ -83,7 +83,8 @@ def populate(config: Config, db: RunsDB) -> dict[str, int]:
                                    queued_at=t0, message="the first commit"),
         "red": made_runs.add_run(db, REPO, state="failed", state_dir=state, log_dir=logs, results_data=red,
                                  logs={"test-app": FAILING_LOG, "job-00": "ok\n"}, queued_at=t0 + 100,
-                                 message=f"break the app\n\nlong body with the token {TOKEN}"),
+                                 message=f"break the app\n\nlong body with the token {TOKEN}",
+                                 host="h2", placement="warm <affinity>", filters='["skip=lint", "k=a and not b"]'),
         "evil": made_runs.add_run(db, REPO, state="errored", branch=EVIL_BRANCH, message=EVIL_MESSAGE,
                                   state_dir=state, log_dir=logs, queued_at=t0 + 200, detail="Checkout failed: x"),
         "live": made_runs.add_run(db, REPO, state="running", branch="topic", state_dir=state, log_dir=logs,
@@ -184,6 +185,9 @@ def test_a_failed_run_shows_the_failed_job_first_with_its_log_tail_rendered(site
     assert f'<a href="/runs/{site.runs["green"]}">run {site.runs["green"]}</a>' in html
     assert "Chromium 156" in html and f'href="/runs/{site.runs["red"]}/files/ci.log"' in html
     assert 'data-live="0"' in html and "data-live-url" not in html  # finished: nothing to follow
+    # Where the Redis engine ran it and why, and the operator's filters (escaped like everything else).
+    assert "<dt>host</dt><dd>h2 <span class=\"muted small\">(warm &lt;affinity&gt;)</span>" in html
+    assert "<dt>filters</dt><dd><code>skip=lint k=a and not b</code></dd>" in html
 
 
 def test_a_running_run_lists_its_jobs_from_ci_log_and_is_followed_live(site: Site) -> None:

@@ -302,6 +302,23 @@ def test_a_newer_push_and_an_operator_cancel_a_run_on_another_host(world: World)
         assert final["state"] == "error" and final["description"].startswith(words), final
 
 
+def test_the_first_failure_on_a_host_turns_the_commit_red_while_the_run_goes_on(world: World) -> None:
+    world.hold.touch()
+    try:
+        sha = world.commit({"src/flag.txt": "fail\n", "hold/n.txt": "red early\n"})
+        run_id = world.push(sha, "red")
+        early = world.gh.wait_for(lambda g: [s for s in g.statuses(sha, CONTEXT) if s["state"] == "failure"], 120,
+                                  "the early failure status")
+        assert early[0]["description"].startswith("Failing: check failed after"), early
+        assert world.service.run(run_id)["state"] == "running"  # `hold` holds the run: it went on
+    finally:
+        world.hold.unlink()
+    assert world.service.wait_finished(run_id, timeout=120)["state"] == "failed"
+    final = world.gh.final_status(sha, CONTEXT, 60)
+    assert final["state"] == "failure" and final["description"].startswith("Failed: check"), final
+    assert len(world.gh.final_statuses(sha, CONTEXT)) == 1
+
+
 @pytest.mark.allow_leftovers  # as above
 def test_a_host_stopped_mid_run_hands_the_run_back_without_counting_an_attempt(world: World) -> None:
     before = descendants()

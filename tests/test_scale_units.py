@@ -1,13 +1,15 @@
 """The Redis engine's pure parts: warm affinity, the configuration, the run files' paths."""
 from __future__ import annotations
 
+import json
 import re
 import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from ci_runner import config, engine, runfiles
+from ci_runner import config, doitrun, engine, runfiles
 from ci_runner.affinity import Candidate, Placement, place
 from ci_runner.errors import ConfigError
 from testing.ci_service import SECRET, TOKEN, ServiceConfig
@@ -164,3 +166,12 @@ def test_the_service_refuses_two_workers_where_jobs_cannot_get_namespaces(tmp_pa
     with pytest.raises(RunnerError, match="service.workers = 2, but jobs with ports cannot get a network"):
         check_concurrency(c)
     check_concurrency(config.load(write(tmp_path, {"workers": 1}), ENV))  # one at a time is always safe
+
+
+def test_a_runs_filters_reach_doit_on_a_host_of_the_redis_engine(tmp_path: Path) -> None:
+    """The dispatcher sends the run's spec as JSON; the host worker's doit gets the operator's filters."""
+    spec = doitrun.Spec(3, "ci-3-1", "o/demo", "a" * 40, "main", "refs/heads/main", filters=("skip=test-js", "k=t"))
+    back = doitrun.Spec.from_dict(json.loads(json.dumps(asdict(spec))))
+    assert back == spec
+    repo = config.load(write(tmp_path, {}), ENV).repo("o/demo")
+    assert repo is not None and doitrun.command(repo, back.filters)[-2:] == ["skip=test-js", "k=t"]

@@ -164,10 +164,12 @@ def test_young_unreferenced_blobs_survive_a_prune(tmp_path: Path) -> None:
 
 def test_stats_hit_rate(tmp_path: Path) -> None:
     store = LocalStore(str(tmp_path / "store"))
-    store.add_stats("run-1", {"lookups": 4, "hits": 1})
-    store.add_stats("run-2", {"lookups": 4, "hits": 3})
+    store.add_stats("run-1", "h1", {"lookups": 4, "hits": 1})
+    store.add_stats("run-2", "h2", {"lookups": 4, "hits": 3})
     s = store.stats()
     assert (s["lookups"], s["hits"], s["hit_rate"], s["runs"]) == (8, 4, 0.5, 2)
+    # Each run's figures name the host that ran it (WARMCI_HOST on a host worker, as kept results do).
+    assert json.loads((tmp_path / "store" / "stats" / "run-1.json").read_text())["host"] == "h1"
 
 
 def test_foreign_format_is_refused(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from ci_runner.config import Config
 from ci_runner.intake import queue_status
 from ci_runner.runsdb import Run, RunsDB
 from ci_runner.statuses import StatusBook
-from ci_runner.worker import finish, record_outcome, requeue
+from ci_runner.worker import FirstRed, finish, record_outcome, report_first_failure, requeue
 
 log = logging.getLogger("ci_runner.dispatch")
 TICK = 0.25
@@ -52,6 +52,7 @@ class Dispatcher(threading.Thread):
         self.book = StatusBook(config.status_context, config.public_url)
         self.receivers: dict[str, runfiles.Receiver] = {}
         self.pulled: dict[str, float] = {}
+        self.reds: dict[str, FirstRed] = {}  # each running run's first-failure file, as pulled from its host
         self.cancel_sent: set[str] = set()
         self.down_since: float | None = None
 
@@ -115,6 +116,7 @@ class Dispatcher(threading.Thread):
             self._doit_started(run, job.get_meta(refresh=False))
             if time.monotonic() - self.pulled.get(run.engine_job, 0.0) >= FILES_EVERY:
                 self.pull(run)
+                self._first_failure(run)
         elif status == JobStatus.FINISHED:
             self.ended(run, job.return_value())
         elif status == JobStatus.FAILED:
@@ -147,6 +149,18 @@ class Dispatcher(threading.Thread):
         if run.doit_started_at is None and isinstance(started, int | float):
             with self.db.write() as c:
                 runsdb.update(c, run.id, doit_started_at=float(started))
+
+    def _first_failure(self, run: Run) -> None:
+        """The host ships first-failure.json with the run's files: the commit turns red a pull after it."""
+        assert run.engine_job and run.state_dir and run.run_id
+        red = self.reds.get(run.engine_job)
+        if red is None:
+            if run.doit_started_at is None:
+                return  # doit has not started on the host: nothing has failed yet
+            path = doitrun.first_failure_path(Path(run.state_dir), run.run_id)
+            red = self.reds[run.engine_job] = FirstRed(path, run.doit_started_at)
+        if report_first_failure(self.db, self.book, run, red):
+            self.posted.set()
 
     def pull(self, run: Run) -> None:
         assert run.engine_job and run.state_dir and run.run_id and run.log_file
@@ -205,6 +219,7 @@ class Dispatcher(threading.Thread):
         if rec is not None:
             rec.drop()
         self.pulled.pop(job, None)
+        self.reds.pop(job, None)
         self.cancel_sent.discard(job)
         self.conn.delete(engine.cancel_key(job))
 

@@ -55,6 +55,11 @@ class Spec:
     placement: str = ""  # why the Redis engine's service sent it to this host (results.json `host`)
     filters: tuple[str, ...] = ()  # warmci's filter variables for doit (`skip=JOB`, `k=EXPR`, ...)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Spec:
+        """A spec as the Redis engine sends it (dataclasses.asdict through JSON: the filters come back a list)."""
+        return cls(**{**data, "filters": tuple(data.get("filters", ()))})
+
 
 def trust_of(run: Run, repo: RepoConfig) -> str:
     """A protected branch's own runs (a push, an operator's enqueue or rerun) are trusted; a pull request

@@ -82,7 +82,7 @@ def perform(spec: dict[str, Any]) -> dict[str, Any]:
     assert host is not None, "perform() runs in a host worker's work horse"
     job = get_current_job()
     assert job is not None
-    s = doitrun.Spec(**{**spec, "filters": tuple(spec.get("filters", ()))})  # JSON made the tuple a list
+    s = doitrun.Spec.from_dict(spec)
     config = host.config
     repo = config.repo(s.repo)
     if repo is None:

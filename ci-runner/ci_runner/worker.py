@@ -108,6 +108,23 @@ class FirstRed:
         return first
 
 
+def report_first_failure(db: RunsDB, book: StatusBook, run: Run, red: FirstRed) -> bool:
+    """The run's first failure, the first time it is there: the commit status turns `failure` while the run
+    goes on (not for a run being cancelled). True when a status was queued."""
+    first = red.check()
+    if first is None:
+        return False
+    at = first.get("at")
+    seconds = float(at) - red.started if isinstance(at, (int, float)) else None
+    log.info("run %s: first failure: %s %s", run.id, first.get("job"), first.get("status"))
+    with db.write() as c:
+        now = runsdb.run(c, run.id)
+        if now is None or now.state != "running" or now.cancel_reason:
+            return False
+        queue_status(c, now, book.failing(now, first, seconds))
+    return True
+
+
 class Worker(threading.Thread):
     def __init__(self, db: RunsDB, config: Config, wake: threading.Event, stop: threading.Event,
                  posted: threading.Event, n: int = 0) -> None:
@@ -174,17 +191,8 @@ class Worker(threading.Thread):
         return hostrun.STOPPING if self.stop.is_set() else self._cancel_reason(run_id)
 
     def _first_failure(self, run: Run, red: FirstRed) -> None:
-        first = red.check()
-        if first is None:
-            return
-        at = first.get("at")
-        seconds = float(at) - red.started if isinstance(at, (int, float)) else None
-        log.info("run %s: first failure: %s %s", run.id, first.get("job"), first.get("status"))
-        with self.db.write() as c:
-            now = runsdb.run(c, run.id)
-            if now is not None and now.state == "running" and not now.cancel_reason:
-                queue_status(c, now, self.book.failing(now, first, seconds))
-        self.posted.set()
+        if report_first_failure(self.db, self.book, run, red):
+            self.posted.set()
 
     def _cancel_reason(self, run_id: int) -> str | None:
         with self.db.read() as c:

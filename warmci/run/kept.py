@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from warmci import doitapi
-from warmci.context import Context
+from warmci.context import Context, host_name
 from warmci.inputs import key
 from warmci.store import api
 from warmci.store.api import StoreError
@@ -83,7 +83,7 @@ class RunStore:
         if store is None:
             return out
         try:
-            store.add_stats(self.ctx.run_id, {k: counts[k] for k in ("lookups", "hits", "remote_hits",
+            store.add_stats(self.ctx.run_id, host_name(), {k: counts[k] for k in ("lookups", "hits", "remote_hits",
                                                                      "restored_bytes", "stored_bytes", "corrupt")})
             if counts["stored"] and store.size() > self.ctx.store_max:
                 out["pruned"] = store.prune(self.ctx.store_max)

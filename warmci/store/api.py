@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -159,7 +161,7 @@ class Store(Protocol):
 
     def outcomes(self, key: str) -> list[dict[str, Any]]: ...
 
-    def add_stats(self, run_id: str, counts: dict[str, int]) -> None: ...
+    def add_stats(self, run_id: str, host: str, counts: dict[str, int]) -> None: ...
 
     def stats(self) -> dict[str, Any]: ...
 
@@ -182,3 +184,19 @@ def entry_name(key: str) -> str:
 
 def outcomes_prefix(key: str) -> str:
     return f"outcomes/{key[:2]}/{key}/"
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def outcome_entry(key: str, job: str, outcome: str, run: RunRef) -> tuple[str, bytes]:
+    """A job's outcome under its key (name, document): in time order, named for its run."""
+    name = f"{outcomes_prefix(check_hex(key, 'key'))}{time.time_ns()}-{_SAFE.sub('_', run.id)}.json"
+    doc = {"key": key, "job": job, "outcome": outcome, "run": run.__dict__, "time": time.time()}
+    return name, json.dumps(doc, sort_keys=True).encode()
+
+
+def stats_entry(run_id: str, host: str, counts: Mapping[str, int]) -> tuple[str, bytes]:
+    """A run's use of the store (name, document)."""
+    doc = {"run": run_id, "host": host, "time": time.time(), **counts}
+    return f"stats/{_SAFE.sub('_', run_id)}.json", json.dumps(doc, sort_keys=True).encode()

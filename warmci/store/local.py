@@ -20,8 +20,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
-import socket
 import time
 from typing import Any
 
@@ -29,7 +27,6 @@ from warmci.store import api
 from warmci.store.api import BlobCorrupt, BlobMissing, Entry, RunRef, StoreError
 
 _CHUNK = 1 << 20
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # Unreferenced blobs younger than this survive a prune (a run may be about to reference them).
 BLOB_GRACE = 3600.0
 OUTCOME_DAYS = 90
@@ -146,9 +143,8 @@ class LocalStore:
 
     # -- outcomes and stats ----------------------------------------------
     def record_outcome(self, key: str, job: str, outcome: str, run: RunRef) -> None:
-        name = f"{api.outcomes_prefix(api.check_hex(key, 'key'))}{time.time_ns()}-{_SAFE.sub('_', run.id)}.json"
-        doc = {"key": key, "job": job, "outcome": outcome, "run": run.__dict__, "time": time.time()}
-        self._write(self._path(name), json.dumps(doc, sort_keys=True).encode())
+        name, data = api.outcome_entry(key, job, outcome, run)
+        self._write(self._path(name), data)
 
     def outcomes(self, key: str) -> list[dict[str, Any]]:
         folder = self._path(api.outcomes_prefix(api.check_hex(key, "key")))
@@ -163,9 +159,9 @@ class LocalStore:
                 out.append(doc)
         return out
 
-    def add_stats(self, run_id: str, counts: dict[str, int]) -> None:
-        doc = {"run": run_id, "host": socket.gethostname(), "time": time.time(), **counts}
-        self._write(self._path(f"stats/{_SAFE.sub('_', run_id)}.json"), json.dumps(doc, sort_keys=True).encode())
+    def add_stats(self, run_id: str, host: str, counts: dict[str, int]) -> None:
+        name, data = api.stats_entry(run_id, host, counts)
+        self._write(self._path(name), data)
 
     def stats(self) -> dict[str, Any]:
         entries = _files(self._path("entries"))

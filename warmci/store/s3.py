@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from warmci.store.api import BlobCorrupt, BlobMissing, Entry, RunRef, StoreError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _CHUNK = 1 << 20
 ENV = {"endpoint": "WARMCI_S3_ENDPOINT", "bucket": "WARMCI_S3_BUCKET", "prefix": "WARMCI_S3_PREFIX",
        "region": "WARMCI_S3_REGION", "key": "WARMCI_S3_ACCESS_KEY_ID", "secret": "WARMCI_S3_SECRET_ACCESS_KEY"}
@@ -202,9 +200,7 @@ class S3Store:
 
     # -- outcomes and stats ----------------------------------------------
     def record_outcome(self, key: str, job: str, outcome: str, run: RunRef) -> None:
-        name = f"{api.outcomes_prefix(api.check_hex(key, 'key'))}{time.time_ns()}-{_SAFE.sub('_', run.id)}.json"
-        doc = {"key": key, "job": job, "outcome": outcome, "run": run.__dict__, "time": time.time()}
-        self._put(name, json.dumps(doc, sort_keys=True).encode())
+        self._put(*api.outcome_entry(key, job, outcome, run))
 
     def outcomes(self, key: str) -> list[dict[str, Any]]:
         out = []
@@ -218,9 +214,8 @@ class S3Store:
                 out.append(doc)
         return out
 
-    def add_stats(self, run_id: str, counts: dict[str, int]) -> None:
-        doc = {"run": run_id, "host": socket.gethostname(), "time": time.time(), **counts}
-        self._put(f"stats/{_SAFE.sub('_', run_id)}.json", json.dumps(doc, sort_keys=True).encode())
+    def add_stats(self, run_id: str, host: str, counts: dict[str, int]) -> None:
+        self._put(*api.stats_entry(run_id, host, counts))
 
     def stats(self) -> dict[str, Any]:
         entries = self._list("entries/")

@@ -162,8 +162,8 @@ class SharedStore:
                     out.append(o)
         return sorted(out, key=lambda o: o.get("time") or 0)
 
-    def add_stats(self, run_id: str, counts: dict[str, int]) -> None:
-        self.own.add_stats(run_id, counts)
+    def add_stats(self, run_id: str, host: str, counts: dict[str, int]) -> None:
+        self.own.add_stats(run_id, host, counts)
 
     def stats(self) -> dict[str, Any]:
         return self.own.stats()
