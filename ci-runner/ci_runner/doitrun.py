@@ -35,9 +35,8 @@ ROLE_KEY_VARS = {"branch": ("WARMCI_S3_BRANCH_ACCESS_KEY_ID", "WARMCI_S3_BRANCH_
 ALL_KEY_VARS = WRITE_KEY_VARS + tuple(v for pair in ROLE_KEY_VARS.values() for v in pair)
 
 
-# Who may read what a run stores in the result cache (docs/scale.md, "The cache rule"): a run of a protected
-# branch; a branch of the repository itself (a push, or a pull request from it); a pull request from a fork.
-TRUST = ("protected", "branch", "fork")
+# Who may read what a run stores in the result cache (docs/scale.md, "The cache rule"): `protected`, `branch`
+# or `fork` (trust_of).
 TRUST_VAR = "WARMCI_STORE_TRUST"
 
 

@@ -20,9 +20,9 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from warmci.store import api
 from warmci.store.api import BlobCorrupt, BlobMissing, Entry, RunRef, StoreError
@@ -78,6 +78,9 @@ def client(remote: Remote, env: Mapping[str, str] | None = None) -> S3Client:
                           aws_secret_access_key=secret, config=config)
 
 
+T = TypeVar("T")
+
+
 def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
@@ -95,17 +98,20 @@ class S3Store:
     def _name(self, rel: str) -> str:
         return self.base + rel
 
-    def _get(self, rel: str) -> bytes | None:
+    def _one(self, doing: str, rel: str, call: Callable[[], T]) -> T | None:
+        """A call about one object: None when there is no such object, any other failure a StoreError."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self.s3.get_object(Bucket=self.remote.bucket, Key=self._name(rel))["Body"].read()
-        except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+            return call()
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise StoreError(f"{self}: reading {rel}: {_error_code(exc) or exc}") from None
-        except BotoCoreError as exc:
-            raise StoreError(f"{self}: reading {rel}: {exc}") from None
+            raise StoreError(f"{self}: {doing} {rel}: {_error_code(exc) or exc}") from None
+
+    def _get(self, rel: str) -> bytes | None:
+        return self._one("reading", rel,
+                         lambda: self.s3.get_object(Bucket=self.remote.bucket, Key=self._name(rel))["Body"].read())
 
     def _put(self, rel: str, data: bytes) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -117,16 +123,8 @@ class S3Store:
 
     def _exists(self, rel: str) -> int | None:
         """The object's size, or None when there is none."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return int(self.s3.head_object(Bucket=self.remote.bucket, Key=self._name(rel))["ContentLength"])
-        except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise StoreError(f"{self}: looking up {rel}: {_error_code(exc) or exc}") from None
-        except BotoCoreError as exc:
-            raise StoreError(f"{self}: looking up {rel}: {exc}") from None
+        return self._one("looking up", rel, lambda: int(
+            self.s3.head_object(Bucket=self.remote.bucket, Key=self._name(rel))["ContentLength"]))
 
     def _list(self, rel_prefix: str) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
