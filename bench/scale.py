@@ -48,18 +48,18 @@ def one_config(workers: int, rounds: int, serve_seconds: float, work: Path, redi
     from testing import github_payloads as gp
     from testing.ci_service import Service, ServiceConfig
     from testing.fake_github import FakeGitHub
-    from testing.scale_world import REPO, HostProc, commit, push, small_remote
+    from testing.scale_world import REPO, HostProc, commit, small_remote
 
-    work_tree, bare = small_remote(work)
+    remote = small_remote(work)
     names = [f"w{i + 1}" for i in range(workers)]
     env = {**bucket.env(work.name), "SERVE_SECONDS": str(serve_seconds)}
     rows: list[dict[str, Any]] = []
     with FakeGitHub() as gh:
         cfg = ServiceConfig(work / "ci.toml", work / "svc", service={"engine": "redis", "lease": 15},
-                            repos={REPO: {"clone_url": str(bare), "checkout_dir": work / "svc-co",
+                            repos={REPO: {"clone_url": str(remote.bare), "checkout_dir": work / "svc-co",
                                           "state_dir": work / "svc-state"}})
         service = Service(cfg, gh.url, work / "service.log", extra_env={"WARMCI_REDIS_URL": redis_url})
-        hosts = [HostProc(n, work / n, redis_url, bare, 15.0, env=env) for n in names]
+        hosts = [HostProc(n, work / n, redis_url, remote.bare, 15.0, env=env) for n in names]
         conn = redis.Redis.from_url(redis_url)
         try:
             service.start()
@@ -67,18 +67,18 @@ def one_config(workers: int, rounds: int, serve_seconds: float, work: Path, redi
                 h.start()
             for h in hosts:
                 h.wait_alive(conn)
-            main = commit(work_tree, "HEAD", {})
+            main = commit(remote, "HEAD", {})
             t0 = time.time()
             for r in range(rounds):
                 # main changes both areas; feat-a only the served files and feat-b only the sources, each on
                 # main's previous commit: the other area's jobs have the keys main's previous run had.
-                shas = {"main": commit(work_tree, main, {"src/m.txt": f"main {r}\n", "web/a.txt": f"main {r}\n"},
+                shas = {"main": commit(remote, main, {"src/m.txt": f"main {r}\n", "web/a.txt": f"main {r}\n"},
                                        f"main {r}"),
-                        "feat-a": commit(work_tree, main, {"web/a.txt": f"feat-a {r}\n"}, f"feat-a {r}"),
-                        "feat-b": commit(work_tree, main, {"src/feat-b.txt": f"feat-b {r}\n"}, f"feat-b {r}")}
+                        "feat-a": commit(remote, main, {"web/a.txt": f"feat-a {r}\n"}, f"feat-a {r}"),
+                        "feat-b": commit(remote, main, {"src/feat-b.txt": f"feat-b {r}\n"}, f"feat-b {r}")}
                 ids = {}
                 for b, sha in shas.items():
-                    push(work_tree, bare, sha, b)
+                    remote.push(sha, f"refs/heads/{b}")
                     resp = service.send("push", gp.push(REPO, sha, b))
                     assert resp.status_code == 202, resp.text
                     ids[b] = int(resp.json()["run"])

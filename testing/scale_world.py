@@ -21,10 +21,11 @@ from typing import Any
 
 import psutil
 
-from bench.targets import commit_all, free_port, git
+from bench.targets import free_port, git
 from ci_runner import engine
 from testing import procs
 from testing.ci_service import CI_RUNNER, RUNNER, ServiceConfig, toml_value
+from testing.git_remote import Remote
 
 REPO = "o/small"
 PY = sys.executable
@@ -70,32 +71,22 @@ cmd = ["{PY}", "-c", "{hold}"]
 """
 
 
-def small_remote(base: Path) -> tuple[Path, Path]:
-    """(work clone, bare remote) of the small target, one commit on main."""
+def small_remote(base: Path) -> Remote:
+    """The small target: a work clone and a bare remote, one commit on main."""
     work = base / "work"
     work.mkdir(parents=True)
-    files = {"src/a.txt": "alpha\n", "src/flag.txt": "ok\n", "web/a.txt": "served\n", "hold/n.txt": "0\n",
-             "warmci.toml": pipeline(free_port()), ".gitignore": "gen/\n"}
-    for rel, text in files.items():
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(text)
-    commit_all(work, "the small target", init=True)
-    bare = base / "remote.git"
-    git(base, "clone", "-q", "--bare", str(work), str(bare))
-    return work, bare
+    git(work, "init", "-q", "-b", "main")
+    remote = Remote(work, base / "remote.git")
+    remote.commit({"src/a.txt": "alpha\n", "src/flag.txt": "ok\n", "web/a.txt": "served\n", "hold/n.txt": "0\n",
+                   "warmci.toml": pipeline(free_port()), ".gitignore": "gen/\n"}, "the small target")
+    git(base, "clone", "-q", "--bare", str(work), str(remote.bare))
+    return remote
 
 
-def commit(work: Path, parent: str, files: dict[str, str], message: str = "change") -> str:
-    git(work, "checkout", "-q", "--detach", parent)
-    for rel, text in files.items():
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(text)
-    commit_all(work, message)
-    return git(work, "rev-parse", "HEAD").strip()
-
-
-def push(work: Path, bare: Path, sha: str, branch: str) -> None:
-    git(work, "push", "-q", "--force", str(bare), f"{sha}:refs/heads/{branch}")
+def commit(remote: Remote, parent: str, files: dict[str, str | None], message: str = "change") -> str:
+    """A commit of `files` on `parent`: its SHA."""
+    remote.checkout(parent)
+    return remote.commit(files, message)
 
 
 @dataclass

@@ -22,9 +22,10 @@ import redis
 from testing import github_payloads as gp
 from testing.ci_service import Service, ServiceConfig
 from testing.fake_github import FakeGitHub
+from testing.git_remote import Remote
 from testing.redis_server import RedisServer
 from testing.s3_server import SECRET, S3Server
-from testing.scale_world import REPO, HostProc, commit, push, small_remote
+from testing.scale_world import REPO, HostProc, commit, small_remote
 
 pytestmark = pytest.mark.slow
 LEASE = 6.0
@@ -34,8 +35,7 @@ CONTEXT = "warmci"
 @dataclass
 class World:
     base: Path
-    work: Path
-    bare: Path
+    remote: Remote
     first: str
     redis: RedisServer
     s3: S3Server
@@ -47,14 +47,14 @@ class World:
     runs: list[int] = field(default_factory=list)
 
     def push(self, sha: str, branch: str) -> int:
-        push(self.work, self.bare, sha, branch)
+        self.remote.push(sha, f"refs/heads/{branch}")
         r = self.service.send("push", gp.push(REPO, sha, branch))
         assert r.status_code == 202, r.text
         self.runs.append(int(r.json()["run"]))
         return self.runs[-1]
 
     def commit(self, files: dict[str, str], parent: str | None = None, message: str = "change") -> str:
-        return commit(self.work, parent or self.first, files, message)
+        return commit(self.remote, parent or self.first, files, message)
 
     def results(self, run: dict[str, Any]) -> dict[str, Any]:
         return json.loads(Path(run["results_file"]).read_text())  # type: ignore[no-any-return]
@@ -63,18 +63,18 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("scale")
-    work, bare = small_remote(base)
-    first = commit(work, "HEAD", {})
+    remote = small_remote(base)
+    first = commit(remote, "HEAD", {})
     server = RedisServer(base / "redis").start()
     bucket = S3Server(base / "moto").start()
     gh = FakeGitHub()
     hold = base / "hold"
     cfg = ServiceConfig(base / "ci.toml", base / "svc", service={"engine": "redis", "lease": LEASE,
                                                                    "cancel_grace": 20, "max_attempts": 2},
-                        repos={REPO: {"clone_url": str(bare), "checkout_dir": base / "svc-checkout",
+                        repos={REPO: {"clone_url": str(remote.bare), "checkout_dir": base / "svc-checkout",
                                       "state_dir": base / "svc-state", "trusted_authors": ["carol"]}})
     service = Service(cfg, gh.url, base / "service.log", extra_env={"WARMCI_REDIS_URL": server.url})
-    hosts = {n: HostProc(n, base / n, server.url, bare, LEASE, env={"HOLD_FILE": str(hold), **bucket.env()})
+    hosts = {n: HostProc(n, base / n, server.url, remote.bare, LEASE, env={"HOLD_FILE": str(hold), **bucket.env()})
              for n in ("h1", "h2")}
     conn = server.client()
     try:
@@ -83,7 +83,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             h.start()
         for h in hosts.values():
             h.wait_alive(conn)
-        yield World(base, work, bare, first, server, bucket, conn, gh, service, hosts, hold)
+        yield World(base, remote, first, server, bucket, conn, gh, service, hosts, hold)
         assert service.stop() == 0, service.log_text()[-3000:]
         for h in hosts.values():
             assert h.stop() == 0, h.log_text()
@@ -134,7 +134,7 @@ def forced(world: World, sha: str, where: Path) -> dict[str, Any]:
 
     from .helpers import run_doit
 
-    git(world.base, "clone", "-q", str(world.bare), str(where / "clone"))
+    git(world.base, "clone", "-q", str(world.remote.bare), str(where / "clone"))
     git(where / "clone", "checkout", "-q", "--detach", sha)
     run = run_doit(where / "clone", where / "state", "-a", env={"HOLD_FILE": str(world.hold)})
     assert run.results is not None, run
@@ -195,10 +195,8 @@ def test_a_burst_on_three_branches_loses_nothing_keeps_affinity_and_matches_forc
 
 
 def test_a_fork_pull_request_runs_in_a_sandbox_and_writes_nothing_to_the_shared_cache(world: World) -> None:
-    from bench.targets import git
-
     sha = world.commit({"src/fork.txt": "from a fork\n"}, message="a fork's change")
-    git(world.work, "push", "-q", str(world.bare), f"{sha}:refs/pull/7/head")  # as GitHub keeps a PR's head
+    world.remote.push(sha, "refs/pull/7/head")  # as GitHub keeps a PR's head
     before = set(world.s3.keys())
     r = world.service.send("pull_request", gp.pull_request(REPO, 7, sha, author="carol", head_repo="carol/small",
                                                            branch="fork-head"))
@@ -351,7 +349,8 @@ def test_a_second_worker_on_a_machine_without_namespaces_refuses_to_start_and_sa
                                                                                       tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()  # no util-linux on this PATH: no network namespaces for jobs with ports
-    third = HostProc("h3", tmp_path / "h3", world.redis.url, world.bare, LEASE, env={"PATH": str(empty)}).start()
+    third = HostProc("h3", tmp_path / "h3", world.redis.url, world.remote.bare, LEASE,
+                     env={"PATH": str(empty)}).start()
     assert third.proc is not None
     assert third.proc.wait(timeout=120) == 1
     log = third.log_text()
